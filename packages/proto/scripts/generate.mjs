@@ -46,7 +46,7 @@ try {
   const target = join(root, 'src/gen');
   if (check) {
     const list = (d) => walk(d).map((f) => relative(d, f)).sort();
-    let stale = [];
+    const stale = [];
     let current = [];
     try {
       current = list(target);

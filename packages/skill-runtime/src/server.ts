@@ -1,0 +1,217 @@
+import { status, type Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  SkillHealth,
+  bindServer,
+  createGrpcServer,
+  rpcStatus,
+  skillDefinition,
+  type ISkill,
+  type MessageLimitOptions,
+} from '@sarai/proto';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { SkillRuntimeError } from './errors.js';
+import { createSkillMetrics, serveMetrics, type SkillMetrics } from './metrics.js';
+
+/** The health service name of the skill API, next to the whole-server name `""`. */
+export const SKILL_SERVICE = 'skills.Skill';
+
+export interface SkillServerOptions extends MessageLimitOptions {
+  /** Skill name: metrics label and log name (e.g. "draft", "image"). */
+  name: string;
+  host?: string;
+  /** gRPC port; 0 = ephemeral. */
+  port: number;
+  /** The methods this skill serves; the others answer UNIMPLEMENTED. */
+  implementation: Partial<ISkill>;
+  logger: Logger;
+  /** Prometheus port; 0 = ephemeral, undefined or -1 = no HTTP endpoint. */
+  metricsPort?: number;
+  metricsHost?: string;
+  registry?: Registry;
+  /** How long `shutdown()` waits for in-flight calls before closing them (ms). */
+  shutdownGraceMs?: number;
+  /** Start as SERVING (default false: the skill calls `setServing(true)` once it is ready, e.g. model loaded). */
+  serving?: boolean;
+}
+
+export interface RunningSkill {
+  readonly port: number;
+  readonly metricsPort: number | undefined;
+  readonly health: SkillHealth;
+  readonly registry: Registry;
+  readonly metrics: SkillMetrics;
+  readonly server: Server;
+  /** Calls currently being served (all methods). */
+  inFlight(): number;
+  setServing(serving: boolean): void;
+  /** Hooks run after draining, in registration order (e.g. dispose a model). */
+  onShutdown(fn: () => Promise<void> | void): void;
+  /** NOT_SERVING, refuse new calls (UNAVAILABLE), drain in-flight ones up to the grace period, then close. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+type AnyHandler = (call: unknown, callback?: sendUnaryData<unknown>) => void;
+
+/** Starts a skill's gRPC server with both health protocols, metrics and graceful shutdown. */
+export async function startSkillServer(opts: SkillServerOptions): Promise<RunningSkill> {
+  const { logger } = opts;
+  const metrics = createSkillMetrics(opts.name, opts.registry);
+  const health = new SkillHealth({ '': 'NOT_SERVING', [SKILL_SERVICE]: 'NOT_SERVING' });
+  const server = createGrpcServer(opts);
+  let active = 0;
+  let draining = false;
+  let idle: (() => void) | undefined;
+  const hooks: Array<() => Promise<void> | void> = [];
+
+  const finish = (method: string, code: status, stop: () => number) => {
+    stop();
+    metrics.inFlight.dec({ method });
+    metrics.requests.inc({ method, code: status[code] ?? String(code) });
+    active -= 1;
+    if (active === 0) idle?.();
+  };
+
+  const wrapped: Record<string, AnyHandler> = {};
+  for (const [key, def] of Object.entries(skillDefinition)) {
+    const method = def.path.split('/').pop() ?? key;
+    const impl = (opts.implementation as Record<string, AnyHandler | undefined>)[key];
+    if (!def.responseStream) {
+      wrapped[key] = (call, callback) => {
+        const cb = callback as sendUnaryData<unknown>;
+        if (draining) return cb(rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`));
+        if (!impl) return cb(rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
+        active += 1;
+        metrics.inFlight.inc({ method });
+        const stop = metrics.latency.startTimer({ method });
+        let done = false;
+        const guarded: sendUnaryData<unknown> = (err, value) => {
+          if (done) return;
+          done = true;
+          finish(method, err ? ((err as { code?: status }).code ?? status.UNKNOWN) : status.OK, stop);
+          cb(err, value);
+        };
+        try {
+          impl(call as ServerUnaryCall<unknown, unknown>, guarded);
+        } catch (e) {
+          logger.error({ err: e, method }, 'handler threw');
+          guarded(rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`), null);
+        }
+      };
+    } else {
+      wrapped[key] = (call) => {
+        const stream = call as ServerWritableStream<unknown, unknown>;
+        if (draining) {
+          stream.emit('error', rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`));
+          return;
+        }
+        if (!impl) {
+          stream.emit('error', rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
+          return;
+        }
+        active += 1;
+        metrics.inFlight.inc({ method });
+        const stop = metrics.latency.startTimer({ method });
+        let done = false;
+        const end = (code: status) => {
+          if (done) return;
+          done = true;
+          finish(method, code, stop);
+        };
+        const origEmit = stream.emit.bind(stream);
+        stream.emit = ((event: string, ...args: unknown[]) => {
+          if (event === 'error') end((args[0] as { code?: status })?.code ?? status.UNKNOWN);
+          return origEmit(event, ...args);
+        }) as typeof stream.emit;
+        stream.on('finish', () => end(status.OK));
+        stream.on('cancelled', () => end(status.CANCELLED));
+        stream.on('close', () => end(stream.cancelled ? status.CANCELLED : status.OK));
+        try {
+          impl(stream);
+        } catch (e) {
+          logger.error({ err: e, method }, 'handler threw');
+          stream.emit('error', rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`));
+        }
+      };
+    }
+  }
+  server.addService(skillDefinition, wrapped as unknown as ISkill);
+  health.addToServer(server);
+
+  const host = opts.host ?? '0.0.0.0';
+  let port: number;
+  try {
+    port = await bindServer(server, host, opts.port);
+  } catch (e) {
+    throw new SkillRuntimeError('RUNTIME_START_FAILED', `cannot listen on ${host}:${opts.port}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  let http: HttpServer | undefined;
+  let metricsPort: number | undefined;
+  if (opts.metricsPort !== undefined && opts.metricsPort >= 0) {
+    try {
+      const m = await serveMetrics(metrics.registry, opts.metricsHost ?? host, opts.metricsPort);
+      http = m.server;
+      metricsPort = m.port;
+    } catch (e) {
+      server.forceShutdown();
+      throw new SkillRuntimeError(
+        'RUNTIME_START_FAILED',
+        `cannot serve metrics on ${host}:${opts.metricsPort}: ${(e as Error).message} (set METRICS_PORT=-1 to disable)`,
+        { cause: e },
+      );
+    }
+  }
+  if (opts.serving) health.setAll('SERVING');
+  logger.info({ port, metricsPort }, `${opts.name} skill listening`);
+
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    port,
+    metricsPort,
+    health,
+    metrics,
+    registry: metrics.registry,
+    server,
+    inFlight: () => active,
+    setServing(serving) {
+      if (!draining) health.setAll(serving ? 'SERVING' : 'NOT_SERVING');
+    },
+    onShutdown(fn) {
+      hooks.push(fn);
+    },
+    shutdown(reason = 'shutdown requested') {
+      shuttingDown ??= (async () => {
+        draining = true;
+        health.setAll('NOT_SERVING');
+        logger.info({ inFlight: active, reason }, 'draining');
+        const grace = opts.shutdownGraceMs ?? 30_000;
+        if (active > 0) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(() => {
+              logger.warn({ inFlight: active }, 'grace period over, closing remaining calls');
+              resolve();
+            }, grace);
+            idle = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+        }
+        server.forceShutdown();
+        await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
+        for (const fn of hooks) {
+          try {
+            await fn();
+          } catch (e) {
+            logger.error({ err: e }, 'shutdown hook failed');
+          }
+        }
+        logger.info('stopped');
+      })();
+      return shuttingDown;
+    },
+  };
+}

@@ -89,8 +89,8 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
         const guarded: sendUnaryData<unknown> = (err, value) => {
           if (done) return;
           done = true;
-          finish(method, err ? ((err as { code?: status }).code ?? status.UNKNOWN) : status.OK, stop);
           cb(err, value);
+          finish(method, err ? ((err as { code?: status }).code ?? status.UNKNOWN) : status.OK, stop);
         };
         try {
           impl(call as ServerUnaryCall<unknown, unknown>, guarded);
@@ -200,7 +200,17 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
             };
           });
         }
-        server.forceShutdown();
+        // Let answered calls flush, then close; long-lived streams (health Watch) are cut after a short wait.
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, Math.min(2_000, Math.max(grace, 100)));
+          server.tryShutdown(() => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
         await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
         for (const fn of hooks) {
           try {

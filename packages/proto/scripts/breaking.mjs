@@ -39,7 +39,10 @@ breakingAgainst('the seed contract (test/seed/skills.proto)', join(root, 'test/s
 
 let tag = '';
 try {
-  tag = execFileSync('git', ['tag', '--list', '@sarai/proto@*', '--sort=-v:refname'], { cwd: root, encoding: 'utf8' })
+  tag = execFileSync('git', ['tag', '--list', '@sarai/proto@*', '--sort=-v:refname'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
     .split('\n')[0]
     .trim();
 } catch {

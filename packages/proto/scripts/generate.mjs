@@ -45,7 +45,10 @@ try {
 
   const target = join(root, 'src/gen');
   if (check) {
-    const list = (d) => walk(d).map((f) => relative(d, f)).sort();
+    const list = (d) =>
+      walk(d)
+        .map((f) => relative(d, f))
+        .sort();
     const stale = [];
     let current = [];
     try {

@@ -11,7 +11,12 @@ import {
 import { ProtoError } from './errors.js';
 import { HealthClient as GrpcHealthClient } from './gen/grpc/health/v1/health.client.js';
 import { HealthClient, SkillClient } from './gen/skills.client.js';
-import { grpcOptions, messageTooLargeText, resolveMaxMessageBytes, type MessageLimitOptions } from './options.js';
+import {
+  grpcOptions,
+  messageTooLargeText,
+  resolveMaxMessageBytes,
+  type MessageLimitOptions,
+} from './options.js';
 
 export interface ConnectOptions extends MessageLimitOptions {
   /** Channel credentials; insecure by default (skills listen on loopback or a private network). */
@@ -52,7 +57,12 @@ const LARGER_THAN_MAX = /larger than max \((\d+) vs\.? (\d+)\)/;
 function explainSizeError(e: unknown): void {
   if (e instanceof RpcError && e.code === 'RESOURCE_EXHAUSTED') {
     const m = LARGER_THAN_MAX.exec(e.message);
-    if (m) e.message = messageTooLargeText(Number(m[1]), Number(m[2]), /Sent/i.test(e.message) ? 'client' : 'server');
+    if (m)
+      e.message = messageTooLargeText(
+        Number(m[1]),
+        Number(m[2]),
+        /Sent/i.test(e.message) ? 'client' : 'server',
+      );
   }
 }
 
@@ -77,7 +87,15 @@ export function messageLimitInterceptor(limit: number): RpcInterceptor {
       const n = size(method, input);
       if (n > limit) {
         const err = tooLarge(n, limit);
-        return new UnaryCall(method, options.meta ?? {}, input, rejected(err), rejected(err), rejected(err), rejected(err));
+        return new UnaryCall(
+          method,
+          options.meta ?? {},
+          input,
+          rejected(err),
+          rejected(err),
+          rejected(err),
+          rejected(err),
+        );
       }
       const call = next(method, input, options);
       call.response.catch(explainSizeError);
@@ -89,7 +107,15 @@ export function messageLimitInterceptor(limit: number): RpcInterceptor {
         const err = tooLarge(n, limit);
         const out = new RpcOutputStreamController<object>();
         out.notifyError(err);
-        return new ServerStreamingCall(method, options.meta ?? {}, input, rejected(err), out, rejected(err), rejected(err));
+        return new ServerStreamingCall(
+          method,
+          options.meta ?? {},
+          input,
+          rejected(err),
+          out,
+          rejected(err),
+          rejected(err),
+        );
       }
       const call = next(method, input, options);
       call.status.catch(explainSizeError);

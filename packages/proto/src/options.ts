@@ -32,7 +32,10 @@ export function resolveMaxMessageBytes(
   if (raw !== undefined && raw !== '') {
     const mb = Number(raw);
     if (!Number.isFinite(mb) || mb <= 0 || mb > 2047) {
-      throw new ProtoError('PROTO_BAD_OPTION', `${MAX_MESSAGE_ENV} must be a number of MiB in (0, 2047], got "${raw}"`);
+      throw new ProtoError(
+        'PROTO_BAD_OPTION',
+        `${MAX_MESSAGE_ENV} must be a number of MiB in (0, 2047], got "${raw}"`,
+      );
     }
     return Math.floor(mb * 1024 * 1024);
   }
@@ -58,7 +61,11 @@ export function formatBytes(n: number): string {
 }
 
 /** Explains a message-size failure in words that say what to fix. */
-export function messageTooLargeText(size: number | undefined, limit: number, side: 'client' | 'server'): string {
+export function messageTooLargeText(
+  size: number | undefined,
+  limit: number,
+  side: 'client' | 'server',
+): string {
   const what = size === undefined ? 'the message' : `a message of ${formatBytes(size)}`;
   return (
     `${what} exceeds the ${side}'s ${formatBytes(limit)} gRPC message limit: send less data ` +

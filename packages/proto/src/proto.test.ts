@@ -48,7 +48,11 @@ const impl: ISkill = {
   generateStream(call) {
     const words = call.request.prompt.split(' ');
     for (const w of words) call.write({ token: w + ' ', final: false });
-    call.write({ token: '', final: true, reply: GenReply.create({ text: call.request.prompt, tokensPerSecond: 1 }) });
+    call.write({
+      token: '',
+      final: true,
+      reply: GenReply.create({ text: call.request.prompt, tokensPerSecond: 1 }),
+    });
     call.end();
   },
   preprocessImage(call, cb) {
@@ -113,10 +117,23 @@ describe('skills contract over a real grpc-js server', () => {
   });
 
   it('GenerateStream yields chunks that concatenate to the text, then a final chunk with stats', async () => {
-    const call = conn.skill.generateStream({ prompt: 'a b c', maxTokens: 3, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false });
+    const call = conn.skill.generateStream({
+      prompt: 'a b c',
+      maxTokens: 3,
+      stop: [],
+      temperature: 0,
+      grammar: '',
+      adapter: '',
+      logprobs: false,
+    });
     const chunks = [];
     for await (const c of call.responses) chunks.push(c);
-    expect(chunks.filter((c) => !c.final).map((c) => c.token).join('')).toBe('a b c ');
+    expect(
+      chunks
+        .filter((c) => !c.final)
+        .map((c) => c.token)
+        .join(''),
+    ).toBe('a b c ');
     expect(chunks.at(-1)?.final).toBe(true);
     expect(chunks.at(-1)?.reply?.text).toBe('a b c');
     expect((await call.status).code).toBe('OK');
@@ -124,23 +141,53 @@ describe('skills contract over a real grpc-js server', () => {
 
   it('a client deadline ends a slow call with DEADLINE_EXCEEDED', async () => {
     const err = await conn.skill
-      .generate({ prompt: 'sleep:2000', maxTokens: 1, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false }, { timeout: 100 })
-      .then(() => null, (e: unknown) => e);
+      .generate(
+        {
+          prompt: 'sleep:2000',
+          maxTokens: 1,
+          stop: [],
+          temperature: 0,
+          grammar: '',
+          adapter: '',
+          logprobs: false,
+        },
+        { timeout: 100 },
+      )
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(RpcError);
     expect((err as RpcError).code).toBe('DEADLINE_EXCEEDED');
   });
 
   it('a handler error reaches the client with its code and message', async () => {
     const err = (await conn.skill
-      .generate({ prompt: '', maxTokens: 1, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false })
-      .then(() => null, (e: unknown) => e)) as RpcError;
+      .generate({
+        prompt: '',
+        maxTokens: 1,
+        stop: [],
+        temperature: 0,
+        grammar: '',
+        adapter: '',
+        logprobs: false,
+      })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      )) as RpcError;
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.message).toMatch(/prompt is empty/);
   });
 
   it('images larger than grpc-js default 4 MiB pass with our default limit', async () => {
     const big = new Uint8Array(GRPC_DEFAULT_MAX_MESSAGE_BYTES + 1024 * 1024);
-    const { response } = await conn.skill.preprocessImage({ imageData: big, format: 'webp', quality: 80, maxDimension: 0 });
+    const { response } = await conn.skill.preprocessImage({
+      imageData: big,
+      format: 'webp',
+      quality: 80,
+      maxDimension: 0,
+    });
     expect(response.webpPath).toBe(`x/${big.length}.webp`);
   });
 
@@ -172,7 +219,10 @@ describe('skills contract over a real grpc-js server', () => {
     await done;
     expect(seen).toEqual([Std.NOT_SERVING, Std.SERVING, Std.NOT_SERVING]);
     expect(await seed('no.such.Service')).toBe(SeedStatus.SERVICE_UNKNOWN);
-    const err = (await conn.grpcHealth.check({ service: 'no.such.Service' }).then(() => null, (e: unknown) => e)) as RpcError;
+    const err = (await conn.grpcHealth.check({ service: 'no.such.Service' }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as RpcError;
     expect(err.code).toBe('NOT_FOUND');
   });
 });
@@ -183,13 +233,26 @@ describe('message limits', () => {
     const conn = connectSkill(`127.0.0.1:${s.port}`); // client allows 32 MiB, server only 64 KiB
     try {
       const err = (await conn.skill
-        .preprocessImage({ imageData: new Uint8Array(200 * 1024), format: 'webp', quality: 80, maxDimension: 0 })
-        .then(() => null, (e: unknown) => e)) as RpcError;
+        .preprocessImage({
+          imageData: new Uint8Array(200 * 1024),
+          format: 'webp',
+          quality: 80,
+          maxDimension: 0,
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        )) as RpcError;
       expect(err.code).toBe('RESOURCE_EXHAUSTED');
       expect(err.message).toMatch(/200\.\d KiB exceeds the server's 64\.0 KiB gRPC message limit/);
       expect(err.message).toMatch(/SARAI_GRPC_MAX_MESSAGE_MB/);
       // the server keeps serving
-      const { response } = await conn.skill.preprocessImage({ imageData: new Uint8Array(10), format: 'webp', quality: 80, maxDimension: 0 });
+      const { response } = await conn.skill.preprocessImage({
+        imageData: new Uint8Array(10),
+        format: 'webp',
+        quality: 80,
+        maxDimension: 0,
+      });
       expect(response.webpPath).toBe('x/10.webp');
     } finally {
       conn.close();
@@ -203,10 +266,21 @@ describe('message limits', () => {
     try {
       const err = (await conn.skill
         .preprocessImage({ imageData: new Uint8Array(10_000), format: 'webp', quality: 80, maxDimension: 0 })
-        .then(() => null, (e: unknown) => e)) as RpcError;
+        .then(
+          () => null,
+          (e: unknown) => e,
+        )) as RpcError;
       expect(err.code).toBe('RESOURCE_EXHAUSTED');
       expect(err.message).toMatch(/exceeds the client's 4\.0 KiB gRPC message limit/);
-      const stream = conn.skill.generateStream({ prompt: 'x'.repeat(10_000), maxTokens: 1, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false });
+      const stream = conn.skill.generateStream({
+        prompt: 'x'.repeat(10_000),
+        maxTokens: 1,
+        stop: [],
+        temperature: 0,
+        grammar: '',
+        adapter: '',
+        logprobs: false,
+      });
       const serr = await (async () => {
         try {
           for await (const _ of stream.responses) void _;
@@ -225,7 +299,9 @@ describe('message limits', () => {
   it('limits are configurable and validated', () => {
     expect(resolveMaxMessageBytes({}, {})).toBe(32 * 1024 * 1024);
     expect(resolveMaxMessageBytes({}, { SARAI_GRPC_MAX_MESSAGE_MB: '8' })).toBe(8 * 1024 * 1024);
-    expect(() => resolveMaxMessageBytes({}, { SARAI_GRPC_MAX_MESSAGE_MB: 'lots' })).toThrow(/SARAI_GRPC_MAX_MESSAGE_MB must be/);
+    expect(() => resolveMaxMessageBytes({}, { SARAI_GRPC_MAX_MESSAGE_MB: 'lots' })).toThrow(
+      /SARAI_GRPC_MAX_MESSAGE_MB must be/,
+    );
     expect(() => resolveMaxMessageBytes({ maxMessageBytes: 12 })).toThrow(ProtoError);
     expect(() => connectSkill('not an address')).toThrow(/is not a gRPC address/);
   });

@@ -50,8 +50,13 @@ describe('wire compatibility with the seed contract', () => {
     const health = new SkillHealth({ '': 'SERVING' });
     health.addToServer(server);
     const port = await bindServer(server, '127.0.0.1', 0);
-    const pkg = loadPackageDefinition(loadSync(seedProto, { keepCase: true, defaults: true, enums: String })) as unknown as {
-      skills: { Skill: new (a: string, c: unknown) => typeof seedSkill; Health: new (a: string, c: unknown) => typeof seedHealth };
+    const pkg = loadPackageDefinition(
+      loadSync(seedProto, { keepCase: true, defaults: true, enums: String }),
+    ) as unknown as {
+      skills: {
+        Skill: new (a: string, c: unknown) => typeof seedSkill;
+        Health: new (a: string, c: unknown) => typeof seedHealth;
+      };
     };
     seedSkill = new pkg.skills.Skill(`127.0.0.1:${port}`, credentials.createInsecure());
     seedHealth = new pkg.skills.Health(`127.0.0.1:${port}`, credentials.createInsecure());
@@ -80,7 +85,11 @@ describe('wire compatibility with the seed contract', () => {
   });
 
   it('a seed client calls PreprocessImage and Health.Check', async () => {
-    const r = await call(seedSkill.PreprocessImage.bind(seedSkill), { image_data: Buffer.from([1, 2]), format: 'webp', quality: 85 });
+    const r = await call(seedSkill.PreprocessImage.bind(seedSkill), {
+      image_data: Buffer.from([1, 2]),
+      format: 'webp',
+      quality: 85,
+    });
     expect(r).toMatchObject({ webp_path: 'ab/abcd.webp', perceptual_hash: 'abcd' });
     const h = await call(seedHealth.Check.bind(seedHealth), { service: '' });
     expect(h['status']).toBe('SERVING');

@@ -1,4 +1,10 @@
-import { Server, ServerCredentials, status as grpcStatus, type ServerOptions, type StatusObject } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  status as grpcStatus,
+  type ServerOptions,
+  type StatusObject,
+} from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { HealthCheckResponse_ServingStatus } from './gen/skills.js';
 import { healthDefinition, type IHealth } from './gen/skills.grpc-server.js';
@@ -15,7 +21,9 @@ export function createGrpcServer(opts: MessageLimitOptions & { serverOptions?: S
 export function bindServer(server: Server, host: string, port: number): Promise<number> {
   const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
   });
 }
 

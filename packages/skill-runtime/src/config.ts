@@ -21,14 +21,20 @@ export type CommonConfig = z.infer<typeof commonConfigSchema>;
  * Validates the environment against a schema. Empty strings count as unset so defaults apply.
  * Throws a {@link SkillRuntimeError} (`RUNTIME_BAD_CONFIG`) whose message names every bad setting.
  */
-export function parseEnvConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+export function parseEnvConfig<S extends z.ZodType>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
   const result = schema.safeParse(cleaned);
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) => {
     const name = i.path.join('.') || '(config)';
-    const got = typeof i.path[0] === 'string' && cleaned[i.path[0]] !== undefined ? ` (got "${cleaned[i.path[0]]}")` : '';
+    const got =
+      typeof i.path[0] === 'string' && cleaned[i.path[0]] !== undefined
+        ? ` (got "${cleaned[i.path[0]]}")`
+        : '';
     return `${name}: ${i.message}${got}`;
   });
   throw new SkillRuntimeError('RUNTIME_BAD_CONFIG', `invalid configuration: ${problems.join('; ')}`);

@@ -46,7 +46,11 @@ export function createSkillMetrics(skill: string, registry = new Registry()): Sk
 }
 
 /** Serves `GET /metrics` (Prometheus text format) on host:port; resolves with the bound port. */
-export function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number }> {
+export function serveMetrics(
+  registry: Registry,
+  host: string,
+  port: number,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       registry.metrics().then(

@@ -6,11 +6,25 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { commonConfigSchema, createLogger, parseEnvConfig, startSkillServer, type RunningSkill } from './index.js';
+import {
+  commonConfigSchema,
+  createLogger,
+  parseEnvConfig,
+  startSkillServer,
+  type RunningSkill,
+} from './index.js';
 
 const run = promisify(execFile);
 const silent = createLogger({ name: 'test', level: 'silent' });
-const req = (prompt: string) => ({ prompt, maxTokens: 1, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false });
+const req = (prompt: string) => ({
+  prompt,
+  maxTokens: 1,
+  stop: [],
+  temperature: 0,
+  grammar: '',
+  adapter: '',
+  logprobs: false,
+});
 
 /** A skill whose Generate waits until released, so tests can hold calls in flight. */
 function slowSkill() {
@@ -36,25 +50,44 @@ describe('startSkillServer', () => {
 
   it('serves the implementation, answers UNIMPLEMENTED for the rest, and counts requests by method and code', async () => {
     const s = slowSkill();
-    running = await startSkillServer({ name: 't', host: '127.0.0.1', port: 0, metricsPort: 0, implementation: s.implementation as never, logger: silent, serving: true });
+    running = await startSkillServer({
+      name: 't',
+      host: '127.0.0.1',
+      port: 0,
+      metricsPort: 0,
+      implementation: s.implementation as never,
+      logger: silent,
+      serving: true,
+    });
     const conn = connectSkill(`127.0.0.1:${running.port}`);
     try {
       const p = conn.skill.generate(req('a'));
       await expect.poll(() => s.waiting.length).toBe(1);
       s.waiting.shift()?.();
       expect((await p.response).text).toBe('done:a');
-      const bad = (await conn.skill.generate(req('fail')).then(() => null, (e: unknown) => e)) as RpcError;
+      const bad = (await conn.skill.generate(req('fail')).then(
+        () => null,
+        (e: unknown) => e,
+      )) as RpcError;
       expect(bad.code).toBe('INVALID_ARGUMENT');
-      const thrown = (await conn.skill.generate(req('throw')).then(() => null, (e: unknown) => e)) as RpcError;
+      const thrown = (await conn.skill.generate(req('throw')).then(
+        () => null,
+        (e: unknown) => e,
+      )) as RpcError;
       expect(thrown.code).toBe('INTERNAL');
       expect(thrown.message).toMatch(/boom/);
-      const un = (await conn.skill.imageCacheStats({}).then(() => null, (e: unknown) => e)) as RpcError;
+      const un = (await conn.skill.imageCacheStats({}).then(
+        () => null,
+        (e: unknown) => e,
+      )) as RpcError;
       expect(un.code).toBe('UNIMPLEMENTED');
       expect(un.message).toMatch(/does not implement ImageCacheStats/);
 
       const body = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
       expect(body).toMatch(/sarai_grpc_requests_total\{method="Generate",code="OK",skill="t"\} 1/);
-      expect(body).toMatch(/sarai_grpc_requests_total\{method="Generate",code="INVALID_ARGUMENT",skill="t"\} 1/);
+      expect(body).toMatch(
+        /sarai_grpc_requests_total\{method="Generate",code="INVALID_ARGUMENT",skill="t"\} 1/,
+      );
       expect(body).toMatch(/sarai_grpc_requests_total\{method="Generate",code="INTERNAL",skill="t"\} 1/);
       expect(body).toMatch(/sarai_process_rss_bytes\{skill="t"\} \d+/);
       expect(body).toMatch(/sarai_grpc_request_duration_seconds_count\{skill="t",method="Generate"\} 3/);
@@ -66,7 +99,13 @@ describe('startSkillServer', () => {
 
   it('shutdown turns NOT_SERVING, refuses new calls with UNAVAILABLE, and lets in-flight calls finish', async () => {
     const s = slowSkill();
-    running = await startSkillServer({ name: 't', host: '127.0.0.1', port: 0, implementation: s.implementation as never, logger: silent });
+    running = await startSkillServer({
+      name: 't',
+      host: '127.0.0.1',
+      port: 0,
+      implementation: s.implementation as never,
+      logger: silent,
+    });
     const conn = connectSkill(`127.0.0.1:${running.port}`);
     try {
       const check = async () => (await conn.grpcHealth.check({ service: '' })).response.status;
@@ -82,7 +121,10 @@ describe('startSkillServer', () => {
       });
       const stopping = running.shutdown('test');
       expect(await check()).toBe(grpcHealthV1.HealthCheckResponse_ServingStatus.NOT_SERVING);
-      const refused = (await conn.skill.generate(req('new')).then(() => null, (e: unknown) => e)) as RpcError;
+      const refused = (await conn.skill.generate(req('new')).then(
+        () => null,
+        (e: unknown) => e,
+      )) as RpcError;
       expect(refused.code).toBe('UNAVAILABLE');
       expect(refused.message).toMatch(/shutting down/);
       expect(hookRan).toBe(false);
@@ -98,10 +140,21 @@ describe('startSkillServer', () => {
 
   it('the grace period bounds the drain', async () => {
     const s = slowSkill();
-    running = await startSkillServer({ name: 't', host: '127.0.0.1', port: 0, implementation: s.implementation as never, logger: silent, serving: true, shutdownGraceMs: 100 });
+    running = await startSkillServer({
+      name: 't',
+      host: '127.0.0.1',
+      port: 0,
+      implementation: s.implementation as never,
+      logger: silent,
+      serving: true,
+      shutdownGraceMs: 100,
+    });
     const conn = connectSkill(`127.0.0.1:${running.port}`);
     try {
-      const stuck = conn.skill.generate(req('never')).then(() => 'ok', (e: RpcError) => e.code);
+      const stuck = conn.skill.generate(req('never')).then(
+        () => 'ok',
+        (e: RpcError) => e.code,
+      );
       await expect.poll(() => s.waiting.length).toBe(1);
       await running.shutdown();
       running = undefined;
@@ -112,20 +165,41 @@ describe('startSkillServer', () => {
   });
 
   it('a port in use is a clear start-up error', async () => {
-    running = await startSkillServer({ name: 't', host: '127.0.0.1', port: 0, implementation: {}, logger: silent });
-    await expect(startSkillServer({ name: 'u', host: '127.0.0.1', port: running.port, implementation: {}, logger: silent })).rejects.toThrow(
-      new RegExp(`cannot listen on 127.0.0.1:${running.port}`),
-    );
+    running = await startSkillServer({
+      name: 't',
+      host: '127.0.0.1',
+      port: 0,
+      implementation: {},
+      logger: silent,
+    });
+    await expect(
+      startSkillServer({
+        name: 'u',
+        host: '127.0.0.1',
+        port: running.port,
+        implementation: {},
+        logger: silent,
+      }),
+    ).rejects.toThrow(new RegExp(`cannot listen on 127.0.0.1:${running.port}`));
   });
 });
 
 describe('healthcheck script (the images HEALTHCHECK)', () => {
   const script = fileURLToPath(new URL('../dist/healthcheck.js', import.meta.url));
   it('exits 0 only when the server is SERVING', async () => {
-    const running = await startSkillServer({ name: 't', host: '127.0.0.1', port: 0, implementation: {}, logger: silent });
+    const running = await startSkillServer({
+      name: 't',
+      host: '127.0.0.1',
+      port: 0,
+      implementation: {},
+      logger: silent,
+    });
     try {
       const addr = `127.0.0.1:${running.port}`;
-      const notServing = await run(process.execPath, [script, addr]).then(() => 0, (e: { code: number; stdout: string }) => e);
+      const notServing = await run(process.execPath, [script, addr]).then(
+        () => 0,
+        (e: { code: number; stdout: string }) => e,
+      );
       expect(notServing).toMatchObject({ code: 1, stdout: expect.stringContaining('NOT_SERVING') });
       running.setServing(true);
       const ok = await run(process.execPath, [script, addr]);
@@ -133,7 +207,10 @@ describe('healthcheck script (the images HEALTHCHECK)', () => {
     } finally {
       await running.shutdown();
     }
-    const down = await run(process.execPath, [script, '127.0.0.1:1']).then(() => 0, (e: { code: number }) => e.code);
+    const down = await run(process.execPath, [script, '127.0.0.1:1']).then(
+      () => 0,
+      (e: { code: number }) => e.code,
+    );
     expect(down).toBe(1);
   });
 });
@@ -143,7 +220,9 @@ describe('config and logs', () => {
     const schema = commonConfigSchema.extend({ MODEL_PATH: z.string().min(1) });
     const cfg = parseEnvConfig(schema, { MODEL_PATH: '/m.gguf', PORT: '', LOG_PROMPTS: 'yes' });
     expect(cfg).toMatchObject({ PORT: 50051, HOST: '0.0.0.0', LOG_PROMPTS: true, MODEL_PATH: '/m.gguf' });
-    expect(() => parseEnvConfig(schema, { PORT: '70000', MODEL_PATH: '/m' })).toThrow(/PORT: .*\(got "70000"\)/);
+    expect(() => parseEnvConfig(schema, { PORT: '70000', MODEL_PATH: '/m' })).toThrow(
+      /PORT: .*\(got "70000"\)/,
+    );
     expect(() => parseEnvConfig(schema, {})).toThrow(/MODEL_PATH/);
     expect(() => parseEnvConfig(schema, { MODEL_PATH: 'x', LOG_LEVEL: 'loud' })).toThrow(/LOG_LEVEL/);
   });

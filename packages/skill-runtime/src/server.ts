@@ -1,4 +1,10 @@
-import { status, type Server, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import {
+  status,
+  type Server,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
 import {
   SkillHealth,
   bindServer,
@@ -80,8 +86,12 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
     if (!def.responseStream) {
       wrapped[key] = (call, callback) => {
         const cb = callback as sendUnaryData<unknown>;
-        if (draining) return cb(rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`));
-        if (!impl) return cb(rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
+        if (draining)
+          return cb(
+            rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`),
+          );
+        if (!impl)
+          return cb(rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
         active += 1;
         metrics.inFlight.inc({ method });
         const stop = metrics.latency.startTimer({ method });
@@ -103,11 +113,17 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
       wrapped[key] = (call) => {
         const stream = call as ServerWritableStream<unknown, unknown>;
         if (draining) {
-          stream.emit('error', rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`));
+          stream.emit(
+            'error',
+            rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`),
+          );
           return;
         }
         if (!impl) {
-          stream.emit('error', rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
+          stream.emit(
+            'error',
+            rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`),
+          );
           return;
         }
         active += 1;
@@ -131,7 +147,10 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
           impl(stream);
         } catch (e) {
           logger.error({ err: e, method }, 'handler threw');
-          stream.emit('error', rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`));
+          stream.emit(
+            'error',
+            rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`),
+          );
         }
       };
     }
@@ -144,9 +163,13 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
   try {
     port = await bindServer(server, host, opts.port);
   } catch (e) {
-    throw new SkillRuntimeError('RUNTIME_START_FAILED', `cannot listen on ${host}:${opts.port}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new SkillRuntimeError(
+      'RUNTIME_START_FAILED',
+      `cannot listen on ${host}:${opts.port}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   let http: HttpServer | undefined;
   let metricsPort: number | undefined;
@@ -202,10 +225,13 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
         }
         // Let answered calls flush, then close; long-lived streams (health Watch) are cut after a short wait.
         await new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            server.forceShutdown();
-            resolve();
-          }, Math.min(2_000, Math.max(grace, 100)));
+          const t = setTimeout(
+            () => {
+              server.forceShutdown();
+              resolve();
+            },
+            Math.min(2_000, Math.max(grace, 100)),
+          );
           server.tryShutdown(() => {
             clearTimeout(t);
             resolve();

@@ -38,5 +38,5 @@ export {
   type SkillConnection,
 } from './client.js';
 export { SkillHealth, bindServer, createGrpcServer, rpcStatus, type ServingStatus } from './server.js';
-export { RpcError } from '@protobuf-ts/runtime-rpc';
+export { RpcError, type RpcOptions } from '@protobuf-ts/runtime-rpc';
 export { status as GrpcStatus } from '@grpc/grpc-js';

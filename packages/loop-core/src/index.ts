@@ -1,0 +1,40 @@
+// Public API of @sarai/loop-core: the Omni-Loop over gRPC skills.
+export { LoopError, type LoopErrorCode } from './errors.js';
+export {
+  DEFAULT_SKILL_ADDRESSES,
+  SkillHandle,
+  SkillPool,
+  isSkillFailure,
+  type BreakerOptions,
+  type BreakerState,
+  type SkillHealthState,
+  type SkillPoolOptions,
+} from './skill-pool.js';
+export {
+  codeTestsChecker,
+  extractCode,
+  extractJson,
+  functionChecker,
+  jsonSchemaChecker,
+  regexChecker,
+  runCheckers,
+  type CheckContext,
+  type CheckOutcome,
+  type CheckResult,
+  type CodeTest,
+  type Checker,
+} from './checkers.js';
+export { UNKNOWN_MODEL_CONFIDENCE, scoreConfidence } from './confidence.js';
+export { draftPrompt, reflectionPrompt, type ImageInfo } from './prompts.js';
+export {
+  OmniLoop,
+  type DraftOptions,
+  type DraftResult,
+  type LocalDraftModel,
+  type LocalImagePipeline,
+  type LoopIteration,
+  type LoopResult,
+  type OmniLoopOptions,
+  type ReflectionSigner,
+  type RunOptions,
+} from './omni-loop.js';

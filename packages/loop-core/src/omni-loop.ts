@@ -1,0 +1,416 @@
+import { RpcError } from '@sarai/proto';
+import type { Logger } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { runCheckers, type CheckResult, type Checker } from './checkers.js';
+import { scoreConfidence } from './confidence.js';
+import { LoopError } from './errors.js';
+import { draftPrompt, reflectionPrompt, type ImageInfo } from './prompts.js';
+import { isSkillFailure, type SkillPool } from './skill-pool.js';
+
+/** Signs a reflection prompt and appends it to the audit log; resolves only once the record is written. */
+export interface ReflectionSigner {
+  signAndRecord(prompt: string): Promise<{ signature: string; fingerprint: string }>;
+}
+
+export interface DraftResult {
+  text: string;
+  /** Mean log-probability of the generated tokens, when the model reports it. */
+  meanLogprob?: number;
+}
+
+export interface DraftOptions {
+  maxTokens: number;
+  temperature: number;
+  stop: string[];
+  grammar?: string;
+  seed?: number;
+}
+
+/** A local in-process model that answers when the draft skill is down (e.g. node-llama-cpp on a GGUF file). */
+export interface LocalDraftModel {
+  generate(prompt: string, opts: DraftOptions): Promise<DraftResult>;
+}
+
+/** The in-process image pipeline used when skill-image is down; same hash and cache layout as the skill. */
+export interface LocalImagePipeline {
+  preprocess(
+    bytes: Uint8Array,
+    opts: { format: string; quality: number },
+  ): Promise<Omit<ImageInfo, 'source'>>;
+}
+
+export interface OmniLoopOptions {
+  pool: SkillPool;
+  signer: ReflectionSigner;
+  /** 1..3 (the seed's bound). Default 3. */
+  maxIterations?: number;
+  /** Early stop when an answer's confidence reaches this. Default 0.8. */
+  confidenceThreshold?: number;
+  maxTokens?: number;
+  temperature?: number;
+  stop?: string[];
+  grammar?: string;
+  seed?: number;
+  /** Deadline of one draft call. Default 10 s (the seed's). */
+  draftDeadlineMs?: number;
+  /** Deadline of one image call. Default 5 s (the seed's). */
+  imageDeadlineMs?: number;
+  imageFormat?: string;
+  imageQuality?: number;
+  checkers?: Checker[];
+  fallback?: { draft?: LocalDraftModel; image?: LocalImagePipeline };
+  logger?: Logger;
+  registry?: Registry;
+}
+
+export interface LoopIteration {
+  iteration: number;
+  response: string;
+  confidence: number;
+  corrected: boolean;
+  latencyMs: number;
+  /** Time spent inside the draft call (skill or fallback); `latencyMs − generationMs` is the loop's own overhead. */
+  generationMs: number;
+  source: 'skill' | 'fallback';
+  /** Armored detached signature of this iteration's reflection prompt; undefined for the first draft. */
+  promptSignature: string | undefined;
+  checks: CheckResult[];
+}
+
+export interface LoopResult {
+  text: string;
+  iterations: LoopIteration[];
+  fallbackUsed: boolean;
+  totalLatencyMs: number;
+  /** The final answer passes checks the first draft failed (with checkers), or differs from it (without). */
+  autoCorrected: boolean;
+  /** Why the loop stopped: "confident", "unchanged" or "max-iterations". */
+  stopReason: 'confident' | 'unchanged' | 'max-iterations';
+  image?: ImageInfo;
+}
+
+export interface RunOptions {
+  image?: Uint8Array;
+  /** Checkers for this request only (added to the loop's). */
+  checkers?: Checker[];
+  grammar?: string;
+}
+
+const normalize = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
+
+/** The Omni-Loop: draft → signed self-reflection → improved answer, up to 3 iterations. */
+export class OmniLoop {
+  private readonly o: Required<
+    Pick<
+      OmniLoopOptions,
+      | 'maxIterations'
+      | 'confidenceThreshold'
+      | 'maxTokens'
+      | 'temperature'
+      | 'stop'
+      | 'draftDeadlineMs'
+      | 'imageDeadlineMs'
+      | 'imageFormat'
+      | 'imageQuality'
+      | 'checkers'
+    >
+  > &
+    OmniLoopOptions;
+  private readonly m: {
+    iteration: Histogram<'source'>;
+    loop: Histogram<'fallback'>;
+    overhead: Histogram;
+    fallbacks: Counter<'skill'>;
+    stops: Counter<'reason'>;
+    confidence: Histogram;
+  };
+  readonly registry: Registry;
+
+  constructor(opts: OmniLoopOptions) {
+    const maxIterations = opts.maxIterations ?? 3;
+    if (!Number.isInteger(maxIterations) || maxIterations < 1 || maxIterations > 3) {
+      throw new LoopError('LOOP_BAD_OPTION', `maxIterations must be 1, 2 or 3, got ${maxIterations}`);
+    }
+    const threshold = opts.confidenceThreshold ?? 0.8;
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw new LoopError('LOOP_BAD_OPTION', `confidenceThreshold must be within [0, 1], got ${threshold}`);
+    }
+    this.o = {
+      ...opts,
+      maxIterations,
+      confidenceThreshold: threshold,
+      maxTokens: opts.maxTokens ?? 256,
+      temperature: opts.temperature ?? 0.7,
+      stop: opts.stop ?? ['</response>', '\n\n\n'],
+      draftDeadlineMs: opts.draftDeadlineMs ?? 10_000,
+      imageDeadlineMs: opts.imageDeadlineMs ?? 5_000,
+      imageFormat: opts.imageFormat ?? 'webp',
+      imageQuality: opts.imageQuality ?? 85,
+      checkers: opts.checkers ?? [],
+    };
+    const r = (this.registry = opts.registry ?? new Registry());
+    const sec = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32];
+    this.m = {
+      iteration: new Histogram({
+        name: 'sarai_loop_iteration_seconds',
+        help: 'Latency of one loop iteration',
+        labelNames: ['source'],
+        buckets: sec,
+        registers: [r],
+      }),
+      loop: new Histogram({
+        name: 'sarai_loop_seconds',
+        help: 'Latency of a whole loop',
+        labelNames: ['fallback'],
+        buckets: sec,
+        registers: [r],
+      }),
+      overhead: new Histogram({
+        name: 'sarai_loop_overhead_seconds',
+        help: 'Per-iteration time outside generation (prompting, signing, audit, checkers)',
+        buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+        registers: [r],
+      }),
+      fallbacks: new Counter({
+        name: 'sarai_loop_fallback_total',
+        help: 'Calls answered by a local fallback',
+        labelNames: ['skill'],
+        registers: [r],
+      }),
+      stops: new Counter({
+        name: 'sarai_loop_stop_total',
+        help: 'Loops by stop reason',
+        labelNames: ['reason'],
+        registers: [r],
+      }),
+      confidence: new Histogram({
+        name: 'sarai_loop_confidence',
+        help: 'Confidence of each iteration',
+        buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1],
+        registers: [r],
+      }),
+    };
+  }
+
+  async run(prompt: string, opts: RunOptions = {}): Promise<LoopResult> {
+    if (typeof prompt !== 'string' || prompt.trim() === '') {
+      throw new LoopError('LOOP_BAD_INPUT', 'the prompt is empty: give the loop a question or task');
+    }
+    const t0 = performance.now();
+    const log = this.o.logger;
+    const checkers = [...this.o.checkers, ...(opts.checkers ?? [])];
+    const image = opts.image ? await this.preprocessImage(opts.image) : undefined;
+    const userPrompt = draftPrompt(prompt, image);
+    const iterations: LoopIteration[] = [];
+    let stopReason: LoopResult['stopReason'] = 'max-iterations';
+
+    for (let i = 1; i <= this.o.maxIterations; i++) {
+      const start = performance.now();
+      const prev = iterations.at(-1);
+      let text = userPrompt;
+      let promptSignature: string | undefined;
+      if (prev) {
+        text = reflectionPrompt({
+          iteration: i,
+          maxIterations: this.o.maxIterations,
+          originalPrompt: userPrompt,
+          draftResponse: prev.response,
+          checks: prev.checks,
+        });
+        try {
+          promptSignature = (await this.o.signer.signAndRecord(text)).signature;
+        } catch (e) {
+          throw new LoopError(
+            'LOOP_SIGNING_FAILED',
+            `could not sign/audit reflection prompt ${i}: ${(e as Error).message}`,
+            { cause: e },
+          );
+        }
+      }
+      const g0 = performance.now();
+      const gen = await this.draft(text, opts.grammar);
+      const generationMs = performance.now() - g0;
+      const response = gen.text.trim();
+      const checks = await runCheckers(checkers, response, { prompt });
+      const confidence = scoreConfidence(gen.meanLogprob, checks);
+      const corrected = prev !== undefined && normalize(response) !== normalize(prev.response);
+      const latencyMs = performance.now() - start;
+      iterations.push({
+        iteration: i,
+        response,
+        confidence,
+        corrected,
+        latencyMs,
+        generationMs,
+        source: gen.source,
+        promptSignature,
+        checks,
+      });
+      this.m.iteration.observe({ source: gen.source }, latencyMs / 1000);
+      this.m.overhead.observe(Math.max(0, latencyMs - generationMs) / 1000);
+      this.m.confidence.observe(confidence);
+      log?.info(
+        {
+          iteration: i,
+          source: gen.source,
+          confidence,
+          corrected,
+          latencyMs: Math.round(latencyMs),
+          response,
+        },
+        'loop iteration',
+      );
+      if (confidence >= this.o.confidenceThreshold) {
+        stopReason = 'confident';
+        break;
+      }
+      if (prev && !corrected) {
+        stopReason = 'unchanged';
+        break;
+      }
+    }
+
+    const final = pickFinal(iterations);
+    const first = iterations[0] as LoopIteration;
+    const allPass = (it: LoopIteration) => it.checks.every((c) => c.pass);
+    const autoCorrected =
+      checkers.length > 0
+        ? !allPass(first) && allPass(final)
+        : normalize(final.response) !== normalize(first.response);
+    const fallbackUsed = iterations.some((it) => it.source === 'fallback') || image?.source === 'fallback';
+    const totalLatencyMs = performance.now() - t0;
+    this.m.loop.observe({ fallback: String(fallbackUsed) }, totalLatencyMs / 1000);
+    this.m.stops.inc({ reason: stopReason });
+    return {
+      text: final.response,
+      iterations,
+      fallbackUsed,
+      totalLatencyMs,
+      autoCorrected,
+      stopReason,
+      ...(image ? { image } : {}),
+    };
+  }
+
+  private async draft(
+    prompt: string,
+    grammar?: string,
+  ): Promise<DraftResult & { source: 'skill' | 'fallback' }> {
+    const draftOpts: DraftOptions = {
+      maxTokens: this.o.maxTokens,
+      temperature: this.o.temperature,
+      stop: this.o.stop,
+      ...((grammar ?? this.o.grammar) ? { grammar: grammar ?? this.o.grammar } : {}),
+      ...(this.o.seed !== undefined ? { seed: this.o.seed } : {}),
+    };
+    try {
+      const reply = await this.o.pool.get('draft').call(
+        (skill, callOpts) =>
+          skill.generate(
+            {
+              prompt,
+              maxTokens: draftOpts.maxTokens,
+              stop: draftOpts.stop,
+              temperature: draftOpts.temperature,
+              grammar: draftOpts.grammar ?? '',
+              adapter: '',
+              logprobs: true,
+              ...(draftOpts.seed !== undefined ? { seed: draftOpts.seed } : {}),
+            },
+            callOpts,
+          ).response,
+        this.o.draftDeadlineMs,
+      );
+      return {
+        text: reply.text,
+        ...(reply.tokensGenerated > 0 ? { meanLogprob: reply.meanLogprob } : {}),
+        source: 'skill',
+      };
+    } catch (e) {
+      return { ...(await this.fallbackDraft(e, prompt, draftOpts)), source: 'fallback' };
+    }
+  }
+
+  private async fallbackDraft(e: unknown, prompt: string, opts: DraftOptions): Promise<DraftResult> {
+    if (e instanceof LoopError && e.code !== 'LOOP_SKILL_UNAVAILABLE') throw e;
+    if (!isSkillFailure(e)) {
+      throw new LoopError(
+        'LOOP_SKILL_REJECTED',
+        `the draft skill rejected the request: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    const local = this.o.fallback?.draft;
+    const why = describe(e);
+    if (!local) {
+      throw new LoopError(
+        'LOOP_SKILL_UNAVAILABLE',
+        `the draft skill is unavailable (${why}) and no local fallback model is configured (set SARAI_FALLBACK_MODEL to a GGUF file)`,
+        { cause: e },
+      );
+    }
+    this.o.logger?.warn({ reason: why }, 'draft skill unavailable: answering with the local fallback model');
+    this.m.fallbacks.inc({ skill: 'draft' });
+    return local.generate(prompt, opts);
+  }
+
+  private async preprocessImage(bytes: Uint8Array): Promise<ImageInfo> {
+    const req = { format: this.o.imageFormat, quality: this.o.imageQuality };
+    try {
+      const r = await this.o.pool
+        .get('image')
+        .call(
+          (skill, callOpts) =>
+            skill.preprocessImage(
+              { imageData: bytes, format: req.format, quality: req.quality, maxDimension: 0 },
+              callOpts,
+            ).response,
+          this.o.imageDeadlineMs,
+        );
+      return {
+        path: r.webpPath,
+        perceptualHash: r.perceptualHash,
+        width: r.width,
+        height: r.height,
+        format: r.format || req.format,
+        cache: r.cache,
+        source: 'skill',
+      };
+    } catch (e) {
+      if (e instanceof LoopError && e.code !== 'LOOP_SKILL_UNAVAILABLE') throw e;
+      if (!isSkillFailure(e)) {
+        throw new LoopError(
+          'LOOP_SKILL_REJECTED',
+          `the image skill rejected the image: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      const local = this.o.fallback?.image;
+      if (!local) {
+        throw new LoopError(
+          'LOOP_SKILL_UNAVAILABLE',
+          `the image skill is unavailable (${describe(e)}) and no local image pipeline is configured`,
+          { cause: e },
+        );
+      }
+      this.o.logger?.warn({ reason: describe(e) }, 'image skill unavailable: preprocessing in-process');
+      this.m.fallbacks.inc({ skill: 'image' });
+      return { ...(await local.preprocess(bytes, req)), source: 'fallback' };
+    }
+  }
+}
+
+/** The final answer: the best by checkers passed, then confidence; the latest wins ties. */
+function pickFinal(its: LoopIteration[]): LoopIteration {
+  const passed = (it: LoopIteration) => it.checks.filter((c) => c.pass).length;
+  return its.reduce((best, it) =>
+    passed(it) > passed(best) || (passed(it) === passed(best) && it.confidence >= best.confidence)
+      ? it
+      : best,
+  );
+}
+
+function describe(e: unknown): string {
+  if (e instanceof RpcError) return `${e.code}: ${e.message}`;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,203 @@
+import {
+  RpcError,
+  connectSkill,
+  grpcHealthV1,
+  type RpcOptions,
+  type SkillClient,
+  type SkillConnection,
+} from '@sarai/proto';
+import CircuitBreaker from 'opossum';
+import type { Logger } from 'pino';
+import { LoopError } from './errors.js';
+
+/** Compose service names by default (the deployment's network); override with `SARAI_SKILL_<NAME>_ADDR`. */
+export const DEFAULT_SKILL_ADDRESSES: Readonly<Record<string, string>> = {
+  draft: 'skill-draft:50051',
+  image: 'skill-image:50051',
+};
+
+export type SkillHealthState = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN';
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface BreakerOptions {
+  /** Time an open breaker waits before letting one probe call through (half-open). */
+  resetTimeoutMs?: number;
+  /** Failure percentage over the rolling window that opens the breaker. */
+  errorThresholdPercentage?: number;
+  /** Calls needed in the window before the percentage counts. */
+  volumeThreshold?: number;
+  rollingCountTimeoutMs?: number;
+}
+
+export interface SkillPoolOptions {
+  /** name → gRPC address; missing names come from `SARAI_SKILL_<NAME>_ADDR`, then {@link DEFAULT_SKILL_ADDRESSES}. */
+  addresses?: Record<string, string>;
+  env?: NodeJS.ProcessEnv;
+  breaker?: BreakerOptions;
+  /** Watch grpc.health.v1 of every skill and fail fast while it says NOT_SERVING (default true). */
+  watchHealth?: boolean;
+  maxMessageBytes?: number;
+  logger?: Logger;
+}
+
+/** gRPC codes that mean "the caller sent something wrong": they do not count against the skill's breaker. */
+const CALLER_ERRORS = new Set([
+  'INVALID_ARGUMENT',
+  'FAILED_PRECONDITION',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'NOT_FOUND',
+  'PERMISSION_DENIED',
+  'UNAUTHENTICATED',
+  'ALREADY_EXISTS',
+]);
+
+/** True when an error says the skill (not the request) failed: worth a fallback. */
+export function isSkillFailure(e: unknown): boolean {
+  if (e instanceof LoopError) return e.code === 'LOOP_SKILL_UNAVAILABLE';
+  if (e instanceof RpcError) return !CALLER_ERRORS.has(e.code);
+  return true;
+}
+
+type Action = (skill: SkillClient, opts: RpcOptions) => Promise<unknown>;
+
+/** One skill: a channel, a circuit breaker and the last health the skill reported. */
+export class SkillHandle {
+  readonly conn: SkillConnection;
+  private readonly breaker: CircuitBreaker<[Action, number], unknown>;
+  private healthState: SkillHealthState = 'UNKNOWN';
+  private readonly abort = new AbortController();
+  private closed = false;
+  private readonly resetTimeoutMs: number;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    opts: { breaker?: BreakerOptions; watchHealth?: boolean; maxMessageBytes?: number; logger?: Logger },
+  ) {
+    this.conn = connectSkill(address, opts.maxMessageBytes ? { maxMessageBytes: opts.maxMessageBytes } : {});
+    const b = opts.breaker ?? {};
+    this.resetTimeoutMs = b.resetTimeoutMs ?? 5_000;
+    this.breaker = new CircuitBreaker(
+      (action: Action, deadlineMs: number) => action(this.conn.skill, { timeout: deadlineMs }),
+      {
+        // Deadlines are gRPC's (they also stop the work on the server); the breaker only counts outcomes.
+        timeout: false,
+        resetTimeout: this.resetTimeoutMs,
+        errorThresholdPercentage: b.errorThresholdPercentage ?? 50,
+        volumeThreshold: b.volumeThreshold ?? 2,
+        rollingCountTimeout: b.rollingCountTimeoutMs ?? 10_000,
+        errorFilter: (e: unknown) => !isSkillFailure(e),
+        name: `skill-${name}`,
+      },
+    );
+    const log = opts.logger;
+    this.breaker.on('open', () => log?.warn({ skill: name, address }, 'circuit breaker open: failing fast'));
+    this.breaker.on('halfOpen', () => log?.info({ skill: name }, 'circuit breaker half-open: probing'));
+    this.breaker.on('close', () => log?.info({ skill: name }, 'circuit breaker closed: skill back'));
+    if (opts.watchHealth !== false) void this.watchHealth();
+  }
+
+  get health(): SkillHealthState {
+    return this.healthState;
+  }
+
+  get breakerState(): BreakerState {
+    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /**
+   * Calls the skill with a deadline through the circuit breaker. Fails fast (LOOP_SKILL_UNAVAILABLE) while the
+   * breaker is open or the skill reports NOT_SERVING; caller errors (INVALID_ARGUMENT, ...) pass through as RpcError.
+   */
+  async call<T>(
+    action: (skill: SkillClient, opts: RpcOptions) => Promise<T>,
+    deadlineMs: number,
+  ): Promise<T> {
+    if (this.healthState === 'NOT_SERVING') {
+      throw new LoopError(
+        'LOOP_SKILL_UNAVAILABLE',
+        `skill "${this.name}" at ${this.address} reports NOT_SERVING`,
+      );
+    }
+    try {
+      return (await this.breaker.fire(action as Action, deadlineMs)) as T;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EOPENBREAKER') {
+        throw new LoopError(
+          'LOOP_SKILL_UNAVAILABLE',
+          `skill "${this.name}" at ${this.address} is failing: circuit breaker open, next probe in ≤ ${this.resetTimeoutMs} ms`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Follows grpc.health.v1 Watch; reconnects with backoff. SERVING closes an open breaker at once. */
+  private async watchHealth(): Promise<void> {
+    let backoff = 250;
+    while (!this.closed) {
+      try {
+        const call = this.conn.grpcHealth.watch({ service: '' }, { abort: this.abort.signal });
+        for await (const m of call.responses) {
+          backoff = 250;
+          const s =
+            m.status === grpcHealthV1.HealthCheckResponse_ServingStatus.SERVING ? 'SERVING' : 'NOT_SERVING';
+          this.healthState = s;
+          if (s === 'SERVING' && !this.breaker.closed) this.breaker.close();
+        }
+      } catch {
+        // stream ended: the skill is down or restarting
+      }
+      if (this.closed) return;
+      this.healthState = 'UNKNOWN';
+      await new Promise((r) => setTimeout(r, backoff).unref());
+      backoff = Math.min(backoff * 2, 5_000);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.abort.abort();
+    this.breaker.shutdown();
+    this.conn.close();
+  }
+}
+
+/** The seed's `get_model_pool().get_skill_client(name)`: one channel and breaker per skill name. */
+export class SkillPool {
+  private readonly handles = new Map<string, SkillHandle>();
+
+  constructor(private readonly opts: SkillPoolOptions = {}) {}
+
+  /** Address a skill name resolves to (explicit option, then `SARAI_SKILL_<NAME>_ADDR`, then the compose default). */
+  addressOf(name: string): string {
+    const env = this.opts.env ?? process.env;
+    const addr =
+      this.opts.addresses?.[name] ??
+      env[`SARAI_SKILL_${name.toUpperCase().replace(/-/g, '_')}_ADDR`] ??
+      DEFAULT_SKILL_ADDRESSES[name];
+    if (!addr) {
+      throw new LoopError(
+        'LOOP_UNKNOWN_SKILL',
+        `no address for skill "${name}": set SARAI_SKILL_${name.toUpperCase()}_ADDR=host:port`,
+      );
+    }
+    return addr;
+  }
+
+  get(name: string): SkillHandle {
+    let h = this.handles.get(name);
+    if (!h) {
+      h = new SkillHandle(name, this.addressOf(name), this.opts);
+      this.handles.set(name, h);
+    }
+    return h;
+  }
+
+  close(): void {
+    for (const h of this.handles.values()) h.close();
+    this.handles.clear();
+  }
+}

@@ -38,3 +38,9 @@ export {
   type ReflectionSigner,
   type RunOptions,
 } from './omni-loop.js';
+export {
+  appendInteraction,
+  createReflectionSigner,
+  verifyLoopAudit,
+  type InteractionRecord,
+} from './audit.js';

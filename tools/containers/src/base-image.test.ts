@@ -76,12 +76,25 @@ describe('sarai/base:node24', () => {
       "const os = require('node:os'); console.log(JSON.stringify({ user: os.userInfo().username, uid: os.userInfo().uid, " +
         'cwd: process.cwd(), env: process.env.NODE_ENV, version: process.version }));',
     );
-    expect(me).toEqual({ user: 'sarai', uid: 1000, cwd: '/app', env: 'production', version: `v${NODE_DIST.version}` });
+    expect(me).toEqual({
+      user: 'sarai',
+      uid: 1000,
+      cwd: '/app',
+      env: 'production',
+      version: `v${NODE_DIST.version}`,
+    });
     expect(me.version.startsWith('v24.')).toBe(true);
   });
 
   it('holds node, exactly the libraries ldd listed and no shell or package manager', async () => {
-    const fsView = await nodeJson<{ libs: string[]; lib64: string[]; bins: string[]; present: Record<string, boolean>; app: number; tmp: string }>(
+    const fsView = await nodeJson<{
+      libs: string[];
+      lib64: string[];
+      bins: string[];
+      present: Record<string, boolean>;
+      app: number;
+      tmp: string;
+    }>(
       container,
       "const fs = require('node:fs'); const has = (p) => fs.existsSync(p); console.log(JSON.stringify({ " +
         "libs: fs.readdirSync('/usr/lib/x86_64-linux-gnu').sort(), lib64: fs.readdirSync('/usr/lib64'), " +
@@ -89,12 +102,20 @@ describe('sarai/base:node24', () => {
         "present: Object.fromEntries(['/bin/sh', '/usr/bin/sh', '/bin/bash', '/bin/busybox', '/usr/bin/apt-get', '/usr/bin/dpkg', " +
         "'/usr/bin/npm', '/usr/local/bin/npm', '/etc/ssl/certs'].map((p) => [p, has(p)])) }));",
     );
-    const expectedLibs = base.libraries.filter((l) => l.includes('x86_64-linux-gnu')).map((l) => basename(l)).sort();
+    const expectedLibs = base.libraries
+      .filter((l) => l.includes('x86_64-linux-gnu'))
+      .map((l) => basename(l))
+      .sort();
     expect(fsView.libs).toEqual(expectedLibs);
-    expect(expectedLibs).toEqual(expect.arrayContaining(['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1']));
+    expect(expectedLibs).toEqual(
+      expect.arrayContaining(['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1']),
+    );
     expect(fsView.lib64).toEqual(['ld-linux-x86-64.so.2']);
     expect(fsView.bins).toEqual(['node']);
-    expect(Object.values(fsView.present).every((p) => p === false), JSON.stringify(fsView.present)).toBe(true);
+    expect(
+      Object.values(fsView.present).every((p) => p === false),
+      JSON.stringify(fsView.present),
+    ).toBe(true);
     expect(fsView.app).toBe(1000);
     expect(fsView.tmp).toBe('1777');
   });
@@ -140,7 +161,7 @@ describe('sarai/base:node24', () => {
     const out = await nodeJson<{ width: number; height: number; format: string; vips: string }>(
       container,
       "import('sharp').then(async ({ default: sharp }) => { const png = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#c03' } }).png().toBuffer(); " +
-        "const { info } = await sharp(png).resize({ width: 160 }).webp().toBuffer({ resolveWithObject: true }); " +
+        'const { info } = await sharp(png).resize({ width: 160 }).webp().toBuffer({ resolveWithObject: true }); ' +
         'console.log(JSON.stringify({ width: info.width, height: info.height, format: info.format, vips: sharp.versions.vips })); });',
     );
     expect(out).toMatchObject({ width: 160, height: 120, format: 'webp' });
@@ -156,7 +177,10 @@ describe('sarai/base:node24', () => {
   });
 
   it('refuses to be used unhardened without the checks noticing', async () => {
-    const plain = await new GenericContainer(base.image).withCommand(IDLE).withWaitStrategy(Wait.forLogMessage('base-ready')).start();
+    const plain = await new GenericContainer(base.image)
+      .withCommand(IDLE)
+      .withWaitStrategy(Wait.forLogMessage('base-ready'))
+      .start();
     try {
       const plainInspect = await inspectContainer(plain);
       const plainInside = await probeHardening(plain);

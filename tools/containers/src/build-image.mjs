@@ -21,24 +21,32 @@ export function checkDockerfile(text) {
   const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/);
   lines.forEach((line, index) => {
     const where = `line ${index + 1}`;
-    if (/^\s*#\s*syntax\s*=/i.test(line)) problems.push(`${where}: "# syntax=" makes BuildKit pull a frontend image`);
+    if (/^\s*#\s*syntax\s*=/i.test(line))
+      problems.push(`${where}: "# syntax=" makes BuildKit pull a frontend image`);
     const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
     if (!m || line.trim().startsWith('#')) return;
     const instruction = (m[1] ?? '').toUpperCase();
     const args = (m[2] ?? '').trim();
     if (instruction === 'RUN') problems.push(`${where}: RUN needs a shell, and the base image has none`);
-    if (instruction === 'ADD' && /(^|\s)(https?|git):\/\//i.test(args)) problems.push(`${where}: ADD of a URL needs the network`);
+    if (instruction === 'ADD' && /(^|\s)(https?|git):\/\//i.test(args))
+      problems.push(`${where}: ADD of a URL needs the network`);
     if ((instruction === 'CMD' || instruction === 'ENTRYPOINT') && !args.startsWith('[')) {
       problems.push(`${where}: shell-form ${instruction} needs /bin/sh; use the exec form ["..."]`);
     }
     if (instruction === 'HEALTHCHECK' && /\bCMD\s+(?!\[)/i.test(args)) {
-      problems.push(`${where}: shell-form HEALTHCHECK CMD needs /bin/sh; use CMD ["/usr/local/bin/node", "..."]`);
+      problems.push(
+        `${where}: shell-form HEALTHCHECK CMD needs /bin/sh; use CMD ["/usr/local/bin/node", "..."]`,
+      );
     }
     if (instruction === 'FROM') {
       const parts = args.split(/\s+/).filter((p) => !p.startsWith('--'));
       const image = parts[0] ?? '';
       if (parts[1]?.toUpperCase() === 'AS' && parts[2]) stages.add(parts[2].toLowerCase());
-      if (!/^\$\{?BASE_IMAGE\}?$/.test(image) && !stages.has(image.toLowerCase()) && image.toLowerCase() !== 'scratch') {
+      if (
+        !/^\$\{?BASE_IMAGE\}?$/.test(image) &&
+        !stages.has(image.toLowerCase()) &&
+        image.toLowerCase() !== 'scratch'
+      ) {
         fromImages.push(image);
       }
     }
@@ -64,7 +72,10 @@ export async function buildImage(options) {
   try {
     const { problems, fromImages } = checkDockerfile(await readFile(plan.dockerfile, 'utf8'));
     if (problems.length > 0) {
-      throw new ContainersError('CONTAINERS_DOCKERFILE_INVALID', `${plan.dockerfile}:\n- ${problems.join('\n- ')}`);
+      throw new ContainersError(
+        'CONTAINERS_DOCKERFILE_INVALID',
+        `${plan.dockerfile}:\n- ${problems.join('\n- ')}`,
+      );
     }
     const baseImage = options.baseImage ?? baseImageName();
     if (baseImage === baseImageName()) {
@@ -72,11 +83,16 @@ export async function buildImage(options) {
     }
     for (const image of [baseImage, ...fromImages]) {
       if (!(await inspectImage(image))) {
-        throw new ContainersError('CONTAINERS_DOCKERFILE_INVALID', `image ${image} is not available locally and nothing can be pulled`);
+        throw new ContainersError(
+          'CONTAINERS_DOCKERFILE_INVALID',
+          `image ${image} is not available locally and nothing can be pulled`,
+        );
       }
     }
     const tag = options.tag ?? plan.tag;
-    log(`building ${tag} from ${plan.name} (${plan.packages.length} packages, ${(staged.bytes / 1e6).toFixed(1)} MB context)`);
+    log(
+      `building ${tag} from ${plan.name} (${plan.packages.length} packages, ${(staged.bytes / 1e6).toFixed(1)} MB context)`,
+    );
     await run(
       'docker',
       [

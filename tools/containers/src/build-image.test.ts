@@ -13,7 +13,12 @@ import { buildImage, checkDockerfile, inspectImage, run } from './index.js';
 
 describe('checkDockerfile', () => {
   it('accepts a shell-less Dockerfile on a swappable base', () => {
-    const ok = ['ARG BASE_IMAGE=sarai/base:node24', 'FROM ${BASE_IMAGE}', 'COPY app/ /app/', 'CMD ["dist/main.js"]'].join('\n');
+    const ok = [
+      'ARG BASE_IMAGE=sarai/base:node24',
+      'FROM ${BASE_IMAGE}',
+      'COPY app/ /app/',
+      'CMD ["dist/main.js"]',
+    ].join('\n');
     expect(checkDockerfile(ok)).toEqual({ problems: [], fromImages: [] });
   });
 
@@ -52,7 +57,9 @@ describe('buildImage (demo app with sharp, node-llama-cpp and a workspace depend
     app = await builtDemoApp();
     const started = performance.now();
     built = await buildImage({ packageDir: app, log: (line) => console.info(`build-image: ${line}`) });
-    console.info(`build-image: ${built.image} in ${((performance.now() - started) / 1000).toFixed(1)} s, ${(built.sizeBytes / 1e6).toFixed(1)} MB`);
+    console.info(
+      `build-image: ${built.image} in ${((performance.now() - started) / 1000).toFixed(1)} s, ${(built.sizeBytes / 1e6).toFixed(1)} MB`,
+    );
     hardened = hardenedContainer(built.image, {
       memoryMiB: 512,
       networkNone: true,

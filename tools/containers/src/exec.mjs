@@ -29,7 +29,11 @@ export function run(command, args, options = {}) {
       if (options.stream) process.stderr.write(chunk);
     });
     child.on('error', (cause) =>
-      reject(new ContainersError('CONTAINERS_COMMAND_FAILED', `cannot run ${command}: ${cause.message}`, { cause })),
+      reject(
+        new ContainersError('CONTAINERS_COMMAND_FAILED', `cannot run ${command}: ${cause.message}`, {
+          cause,
+        }),
+      ),
     );
     child.on('close', (code, signal) => {
       const stdout = Buffer.concat(out).toString('utf8');

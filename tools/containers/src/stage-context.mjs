@@ -14,7 +14,10 @@ export const TARGET_PLATFORM = Object.freeze({ os: 'linux', cpu: 'x64', libc: 'g
  * @type {ReadonlyArray<{ pattern: RegExp, reason: string }>}
  */
 export const EXCLUDED_PACKAGES = Object.freeze([
-  { pattern: /^@node-llama-cpp\/(?!linux-x64$)/, reason: 'node-llama-cpp binaries other than the CPU linux-x64 ones' },
+  {
+    pattern: /^@node-llama-cpp\/(?!linux-x64$)/,
+    reason: 'node-llama-cpp binaries other than the CPU linux-x64 ones',
+  },
 ]);
 
 /**
@@ -22,15 +25,33 @@ export const EXCLUDED_PACKAGES = Object.freeze([
  * @type {ReadonlyArray<{ test: (rel: string, pkg: string) => boolean, reason: string }>}
  */
 export const EXCLUDED_FILES = Object.freeze([
-  { test: (rel, pkg) => pkg === 'node-llama-cpp' && rel === 'llama/gitRelease.bundle', reason: 'llama.cpp source bundle (34 MB, build-from-source only)' },
-  { test: (rel, pkg) => pkg === 'node-llama-cpp' && rel === 'llama/llama.cpp', reason: 'llama.cpp sources (build-from-source only)' },
+  {
+    test: (rel, pkg) => pkg === 'node-llama-cpp' && rel === 'llama/gitRelease.bundle',
+    reason: 'llama.cpp source bundle (34 MB, build-from-source only)',
+  },
+  {
+    test: (rel, pkg) => pkg === 'node-llama-cpp' && rel === 'llama/llama.cpp',
+    reason: 'llama.cpp sources (build-from-source only)',
+  },
   { test: (rel) => /\.(md|markdown)$/i.test(rel), reason: 'documentation' },
-  { test: (rel) => /\.d\.[cm]?ts(\.map)?$/.test(rel) || /\.[cm]?js\.map$/.test(rel), reason: 'type declarations and source maps' },
+  {
+    test: (rel) => /\.d\.[cm]?ts(\.map)?$/.test(rel) || /\.[cm]?js\.map$/.test(rel),
+    reason: 'type declarations and source maps',
+  },
   { test: (rel) => rel.endsWith('.tsbuildinfo'), reason: 'TypeScript build state' },
 ]);
 
 /** Top-level directories of a third-party package that are left out unless its entry points live there. */
-const JUNK_DIRS = new Set(['test', 'tests', '__tests__', 'docs', 'example', 'examples', '.github', 'coverage']);
+const JUNK_DIRS = new Set([
+  'test',
+  'tests',
+  '__tests__',
+  'docs',
+  'example',
+  'examples',
+  '.github',
+  'coverage',
+]);
 
 /**
  * @typedef {{ name: string, version: string, source: string, dest: string, workspace: boolean }} StagedPackage
@@ -79,7 +100,10 @@ export async function resolveWorkspacePackage(workspaceRoot, name) {
       if (existsSync(join(dir, 'package.json')) && (await readPackageJson(dir)).name === name) return dir;
     }
   }
-  throw new ContainersError('CONTAINERS_PACKAGE_NOT_FOUND', `no workspace package named ${name} under ${workspaceRoot}`);
+  throw new ContainersError(
+    'CONTAINERS_PACKAGE_NOT_FOUND',
+    `no workspace package named ${name} under ${workspaceRoot}`,
+  );
 }
 
 /**
@@ -96,7 +120,8 @@ export async function resolveDependency(fromDir, dep, workspaceRoot) {
     if (basename(dir) !== 'node_modules') candidates.push(join(dir, 'node_modules', dep));
     if (dir === workspaceRoot || dirname(dir) === dir) break;
   }
-  if (!isInside(workspaceRoot, fromDir) && fromDir !== workspaceRoot) candidates.push(join(workspaceRoot, 'node_modules', dep));
+  if (!isInside(workspaceRoot, fromDir) && fromDir !== workspaceRoot)
+    candidates.push(join(workspaceRoot, 'node_modules', dep));
   for (const candidate of candidates) {
     if (existsSync(join(candidate, 'package.json'))) return realpath(candidate);
   }
@@ -106,7 +131,11 @@ export async function resolveDependency(fromDir, dep, workspaceRoot) {
 /** @param {PackageJson} pkg @returns {string | undefined} why it cannot run on TARGET_PLATFORM */
 function platformMismatch(pkg) {
   /** @type {Array<[keyof typeof TARGET_PLATFORM, string[] | undefined]>} */
-  const fields = [['os', pkg.os], ['cpu', pkg.cpu], ['libc', pkg.libc]];
+  const fields = [
+    ['os', pkg.os],
+    ['cpu', pkg.cpu],
+    ['libc', pkg.libc],
+  ];
   for (const [field, values] of fields) {
     if (!Array.isArray(values) || values.length === 0) continue;
     const target = TARGET_PLATFORM[field];
@@ -132,7 +161,8 @@ export async function planContext(options) {
     throw new ContainersError('CONTAINERS_BAD_ARGS', 'planContext needs packageName or packageDir');
   }
   const packageDir = await realpath(
-    options.packageDir ?? (await resolveWorkspacePackage(workspaceRoot, /** @type {string} */ (options.packageName))),
+    options.packageDir ??
+      (await resolveWorkspacePackage(workspaceRoot, /** @type {string} */ (options.packageName))),
   ).catch(() => '');
   if (!packageDir || !existsSync(join(packageDir, 'package.json'))) {
     throw new ContainersError('CONTAINERS_PACKAGE_NOT_FOUND', `no package.json in ${options.packageDir}`);
@@ -141,7 +171,8 @@ export async function planContext(options) {
   const name = main.name ?? basename(packageDir);
   const image = main.sarai?.image ?? {};
   const dockerfile = join(packageDir, 'Dockerfile');
-  if (!existsSync(dockerfile)) throw new ContainersError('CONTAINERS_DOCKERFILE_INVALID', `${name} has no Dockerfile at ${dockerfile}`);
+  if (!existsSync(dockerfile))
+    throw new ContainersError('CONTAINERS_DOCKERFILE_INVALID', `${name} has no Dockerfile at ${dockerfile}`);
 
   /** @type {Map<string, StagedPackage>} real dir → staged package */
   const staged = new Map();
@@ -159,7 +190,10 @@ export async function planContext(options) {
     const owner = workspaces.find((w) => isInside(w.source, dir));
     if (owner) return join(owner.dest, relative(owner.source, dir));
     if (isInside(workspaceRoot, dir)) return join('app', relative(workspaceRoot, dir));
-    throw new ContainersError('CONTAINERS_STAGING_CONFLICT', `${pkgName} resolved outside the workspace: ${dir}`);
+    throw new ContainersError(
+      'CONTAINERS_STAGING_CONFLICT',
+      `${pkgName} resolved outside the workspace: ${dir}`,
+    );
   };
 
   /** @type {Array<{ dir: string, pkg: PackageJson }>} */
@@ -194,11 +228,21 @@ export async function planContext(options) {
         excluded.push({ name: dep, from: pkg.name ?? from, reason: mismatch });
         continue;
       }
-      const workspace = isInside(workspaceRoot, dir) && !relative(workspaceRoot, dir).split(sep).includes('node_modules');
-      const entry = { name: depPkg.name ?? dep, version: depPkg.version ?? '0.0.0', source: dir, dest: destOf(dir, dep, workspace), workspace };
+      const workspace =
+        isInside(workspaceRoot, dir) && !relative(workspaceRoot, dir).split(sep).includes('node_modules');
+      const entry = {
+        name: depPkg.name ?? dep,
+        version: depPkg.version ?? '0.0.0',
+        source: dir,
+        dest: destOf(dir, dep, workspace),
+        workspace,
+      };
       const clash = dests.get(entry.dest);
       if (clash) {
-        throw new ContainersError('CONTAINERS_STAGING_CONFLICT', `${clash} and ${dir} would both be staged at ${entry.dest}`);
+        throw new ContainersError(
+          'CONTAINERS_STAGING_CONFLICT',
+          `${clash} and ${dir} would both be staged at ${entry.dest}`,
+        );
       }
       dests.set(entry.dest, dir);
       staged.set(dir, entry);
@@ -211,7 +255,10 @@ export async function planContext(options) {
   for (const file of extraFiles) {
     const abs = join(packageDir, file);
     if (!isInside(packageDir, abs) || !existsSync(abs)) {
-      throw new ContainersError('CONTAINERS_BAD_ARGS', `sarai.image.extraFiles entry "${file}" of ${name} is not a file inside the package`);
+      throw new ContainersError(
+        'CONTAINERS_BAD_ARGS',
+        `sarai.image.extraFiles entry "${file}" of ${name} is not a file inside the package`,
+      );
     }
   }
   const shortName = name.replace(/^@[^/]+\//, '');
@@ -235,7 +282,10 @@ export async function planContext(options) {
 async function copyBuiltPackage(source, dest, pkg, extra) {
   const entries = (pkg.files ?? ['dist']).filter((f) => !f.startsWith('!')).map((f) => f.replace(/\/+$/, ''));
   if (!existsSync(join(source, 'dist')) && entries.includes('dist')) {
-    throw new ContainersError('CONTAINERS_PACKAGE_NOT_BUILT', `${pkg.name} has no dist/; build it first (nx run ${pkg.name}:build)`);
+    throw new ContainersError(
+      'CONTAINERS_PACKAGE_NOT_BUILT',
+      `${pkg.name} has no dist/; build it first (nx run ${pkg.name}:build)`,
+    );
   }
   await mkdir(dest, { recursive: true });
   await cp(join(source, 'package.json'), join(dest, 'package.json'));
@@ -244,7 +294,8 @@ async function copyBuiltPackage(source, dest, pkg, extra) {
     if (!existsSync(from) || entry === 'package.json') continue;
     await cp(from, join(dest, entry), {
       recursive: true,
-      filter: (src) => !EXCLUDED_FILES.some((r) => r.test(relative(source, src).split(sep).join('/'), pkg.name ?? '')),
+      filter: (src) =>
+        !EXCLUDED_FILES.some((r) => r.test(relative(source, src).split(sep).join('/'), pkg.name ?? '')),
     });
   }
 }
@@ -252,7 +303,9 @@ async function copyBuiltPackage(source, dest, pkg, extra) {
 /** @param {StagedPackage} entry @param {string} destRoot @param {PackageJson} pkg */
 async function copyThirdParty(entry, destRoot, pkg) {
   const entryPoints = JSON.stringify([pkg.main ?? null, pkg.exports ?? null, pkg.bin ?? null]);
-  const usedDirs = new Set([...JUNK_DIRS].filter((d) => new RegExp(`(^|[/"])(\\./)?${d.replace('.', '\\.')}/`).test(entryPoints)));
+  const usedDirs = new Set(
+    [...JUNK_DIRS].filter((d) => new RegExp(`(^|[/"])(\\./)?${d.replace('.', '\\.')}/`).test(entryPoints)),
+  );
   await cp(entry.source, destRoot, {
     recursive: true,
     verbatimSymlinks: true,

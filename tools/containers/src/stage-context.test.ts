@@ -42,8 +42,14 @@ describe('planContext / stageContext', () => {
     ]) {
       expect(names.has(name), name).toBe(true);
     }
-    expect(plan.packages.find((p) => p.name === '@sarai/testkit')).toMatchObject({ workspace: true, dest: 'app/node_modules/@sarai/testkit' });
-    expect(plan.packages.find((p) => p.name === 'sharp')).toMatchObject({ workspace: false, dest: 'app/node_modules/sharp' });
+    expect(plan.packages.find((p) => p.name === '@sarai/testkit')).toMatchObject({
+      workspace: true,
+      dest: 'app/node_modules/@sarai/testkit',
+    });
+    expect(plan.packages.find((p) => p.name === 'sharp')).toMatchObject({
+      workspace: false,
+      dest: 'app/node_modules/sharp',
+    });
     expect(plan.tag).toBe('sarai-test/demo-app:1.2.3');
     expect(plan.extraFiles).toEqual(['healthcheck.mjs']);
   });
@@ -63,7 +69,11 @@ describe('planContext / stageContext', () => {
       expect(names.has(name), name).toBe(false);
     }
     const excluded = new Set(plan.excluded.map((e) => e.name));
-    for (const name of ['@node-llama-cpp/linux-x64-cuda', '@node-llama-cpp/linux-x64-cuda-ext', '@node-llama-cpp/linux-x64-vulkan']) {
+    for (const name of [
+      '@node-llama-cpp/linux-x64-cuda',
+      '@node-llama-cpp/linux-x64-cuda-ext',
+      '@node-llama-cpp/linux-x64-vulkan',
+    ]) {
       expect(excluded.has(name), name).toBe(true);
       // they are installed in the workspace, so leaving them out is the stager's doing, not npm's
       expect(existsSync(join(plan.workspaceRoot, 'node_modules', name))).toBe(true);
@@ -71,14 +81,30 @@ describe('planContext / stageContext', () => {
   });
 
   it('stages app/ with package.json, dist, extra files and only the closure in node_modules', async () => {
-    expect((await readdir(join(contextDir, 'app'))).sort()).toEqual(['dist', 'healthcheck.mjs', 'node_modules', 'package.json']);
+    expect((await readdir(join(contextDir, 'app'))).sort()).toEqual([
+      'dist',
+      'healthcheck.mjs',
+      'node_modules',
+      'package.json',
+    ]);
     expect(await readdir(join(contextDir, 'app/node_modules/@node-llama-cpp'))).toEqual(['linux-x64']);
-    expect(existsSync(join(contextDir, 'app/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node'))).toBe(true);
-    expect(existsSync(join(contextDir, 'app/node_modules/node-llama-cpp/llama/gitRelease.bundle'))).toBe(false);
-    expect(existsSync(join(contextDir, 'app/node_modules/node-llama-cpp/llama/binariesGithubRelease.json'))).toBe(true);
+    expect(
+      existsSync(
+        join(contextDir, 'app/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/llama-addon.node'),
+      ),
+    ).toBe(true);
+    expect(existsSync(join(contextDir, 'app/node_modules/node-llama-cpp/llama/gitRelease.bundle'))).toBe(
+      false,
+    );
+    expect(
+      existsSync(join(contextDir, 'app/node_modules/node-llama-cpp/llama/binariesGithubRelease.json')),
+    ).toBe(true);
     expect(existsSync(join(contextDir, 'app/node_modules/vitest'))).toBe(false);
     // the workspace package ships as built: package.json + dist, no sources
-    expect((await readdir(join(contextDir, 'app/node_modules/@sarai/testkit'))).sort()).toEqual(['dist', 'package.json']);
+    expect((await readdir(join(contextDir, 'app/node_modules/@sarai/testkit'))).sort()).toEqual([
+      'dist',
+      'package.json',
+    ]);
     const files = await filesUnder(join(contextDir, 'app/node_modules'));
     expect(files.filter((f) => /\.(md|markdown)$/i.test(f) || /\.d\.[cm]?ts$/.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.tsbuildinfo'))).toEqual([]);
@@ -88,13 +114,17 @@ describe('planContext / stageContext', () => {
     const run = promisify(execFile);
     const script =
       "const s = await import('sharp'); const l = await import('node-llama-cpp'); const t = await import('@sarai/testkit'); " +
-      "console.log(typeof s.default, typeof l.getLlama, t.resolveHardening().user)";
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: join(contextDir, 'app') });
+      'console.log(typeof s.default, typeof l.getLlama, t.resolveHardening().user)';
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: join(contextDir, 'app'),
+    });
     expect(stdout.trim()).toBe('function function 1000:1000');
   });
 
   it('fails clearly for an unknown package and for a dependency that is not installed', async () => {
-    await expect(planContext({ packageName: '@sarai/does-not-exist' })).rejects.toMatchObject({ code: 'CONTAINERS_PACKAGE_NOT_FOUND' });
+    await expect(planContext({ packageName: '@sarai/does-not-exist' })).rejects.toMatchObject({
+      code: 'CONTAINERS_PACKAGE_NOT_FOUND',
+    });
     const broken = await builtDemoApp();
     try {
       const pkgPath = join(broken, 'package.json');

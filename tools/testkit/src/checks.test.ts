@@ -114,15 +114,26 @@ describe('hardeningViolations (docker inspect)', () => {
       'NetworkMode',
       'mount /data',
     ]) {
-      expect(violations.some((v) => v.includes(field)), `${field} in ${violations.join('; ')}`).toBe(true);
+      expect(
+        violations.some((v) => v.includes(field)),
+        `${field} in ${violations.join('; ')}`,
+      ).toBe(true);
     }
     expect(violations).toHaveLength(11);
-    expect(() => assertHardening(plain, expected)).toThrow(expect.objectContaining({ code: 'TESTKIT_HARDENING_VIOLATED' }));
+    expect(() => assertHardening(plain, expected)).toThrow(
+      expect.objectContaining({ code: 'TESTKIT_HARDENING_VIOLATED' }),
+    );
   });
 
   it('catches single deviations: a wrong limit, an added capability, a smaller tmpfs, privileged', () => {
     const i = hardenedInspect();
-    i.HostConfig = { ...i.HostConfig, PidsLimit: 4096, CapAdd: ['NET_BIND_SERVICE'], Tmpfs: { '/tmp': 'size=8m,mode=1777' }, Privileged: true };
+    i.HostConfig = {
+      ...i.HostConfig,
+      PidsLimit: 4096,
+      CapAdd: ['NET_BIND_SERVICE'],
+      Tmpfs: { '/tmp': 'size=8m,mode=1777' },
+      Privileged: true,
+    };
     expect(hardeningViolations(i, expected)).toEqual([
       'HostConfig.Tmpfs["/tmp"] is "size=8m,mode=1777", expected size=64m',
       'HostConfig.CapAdd is ["NET_BIND_SERVICE"], expected none',

@@ -40,7 +40,10 @@ export async function requireLocalImage(image: string): Promise<void> {
   const client = await getContainerRuntimeClient();
   const exists = await client.image.exists(ImageName.fromString(image));
   if (!exists) {
-    throw new TestkitError('TESTKIT_IMAGE_MISSING', `image ${image} does not exist locally and no registry is reachable; build it first`);
+    throw new TestkitError(
+      'TESTKIT_IMAGE_MISSING',
+      `image ${image} does not exist locally and no registry is reachable; build it first`,
+    );
   }
 }
 

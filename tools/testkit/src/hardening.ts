@@ -43,8 +43,14 @@ const MIB = 1024 * 1024;
 export function resolveHardening(options: HardeningOptions = {}): Hardening {
   const o = { ...DEFAULT_HARDENING, ...options };
   const match = /^(\d+):(\d+)$/.exec(o.user);
-  if (!match) throw new TestkitError('TESTKIT_BAD_OPTIONS', `user must be numeric "uid:gid", got "${o.user}"`);
-  for (const [name, value] of [['memoryMiB', o.memoryMiB], ['cpus', o.cpus], ['pidsLimit', o.pidsLimit], ['tmpfsMiB', o.tmpfsMiB]] as const) {
+  if (!match)
+    throw new TestkitError('TESTKIT_BAD_OPTIONS', `user must be numeric "uid:gid", got "${o.user}"`);
+  for (const [name, value] of [
+    ['memoryMiB', o.memoryMiB],
+    ['cpus', o.cpus],
+    ['pidsLimit', o.pidsLimit],
+    ['tmpfsMiB', o.tmpfsMiB],
+  ] as const) {
     if (!(value > 0)) throw new TestkitError('TESTKIT_BAD_OPTIONS', `${name} must be > 0, got ${value}`);
   }
   return {

@@ -9,7 +9,12 @@ export {
   type ContainerInspect,
   type HardenedContainerOptions,
 } from './container.js';
-export { assertHardening, hardeningViolations, parseTmpfsOptions, type InspectSubject } from './inspect-checks.js';
+export {
+  assertHardening,
+  hardeningViolations,
+  parseTmpfsOptions,
+  type InspectSubject,
+} from './inspect-checks.js';
 export {
   CONTAINER_NODE,
   assertHardenedInside,

@@ -95,15 +95,23 @@ console.log(JSON.stringify({
 `;
 
 /** Reads the hardening from inside the container with one `node -e` (no shell). */
-export async function probeHardening(container: StartedTestContainer, options: { nodePath?: string } = {}): Promise<InsideView> {
+export async function probeHardening(
+  container: StartedTestContainer,
+  options: { nodePath?: string } = {},
+): Promise<InsideView> {
   const result = await execNode(container, PROBE_SCRIPT, options);
   if (result.exitCode !== 0) {
-    throw new TestkitError('TESTKIT_PROBE_FAILED', `hardening probe exited ${result.exitCode}: ${result.stderr || result.stdout}`);
+    throw new TestkitError(
+      'TESTKIT_PROBE_FAILED',
+      `hardening probe exited ${result.exitCode}: ${result.stderr || result.stdout}`,
+    );
   }
   try {
     return JSON.parse(result.stdout.trim().split('\n').pop() ?? '') as InsideView;
   } catch (cause) {
-    throw new TestkitError('TESTKIT_PROBE_FAILED', `hardening probe printed no JSON: ${result.stdout}`, { cause });
+    throw new TestkitError('TESTKIT_PROBE_FAILED', `hardening probe printed no JSON: ${result.stdout}`, {
+      cause,
+    });
   }
 }
 
@@ -113,7 +121,8 @@ const ZERO_CAPS = /^0+$/;
 export function insideViolations(view: InsideView, expected: Hardening): string[] {
   const v: string[] = [];
   const eq = (what: string, actual: unknown, want: unknown) => {
-    if (actual !== want) v.push(`${what} is ${JSON.stringify(actual)} inside, expected ${JSON.stringify(want)}`);
+    if (actual !== want)
+      v.push(`${what} is ${JSON.stringify(actual)} inside, expected ${JSON.stringify(want)}`);
   };
   eq('uid', view.uid, expected.uid);
   eq('gid', view.gid, expected.gid);
@@ -122,16 +131,20 @@ export function insideViolations(view: InsideView, expected: Hardening): string[
   if (!ZERO_CAPS.test(view.capBnd)) v.push(`CapBnd is ${view.capBnd} inside, expected 0 (cap-drop ALL)`);
   eq('NoNewPrivs', view.noNewPrivs, 1);
   eq('writing to / (error code)', view.rootWrite, 'EROFS');
-  if (!view.rootMountOptions.includes('ro')) v.push(`/ is mounted ${view.rootMountOptions.join(',')}, expected ro`);
+  if (!view.rootMountOptions.includes('ro'))
+    v.push(`/ is mounted ${view.rootMountOptions.join(',')}, expected ro`);
   eq('writing to /tmp', view.tmpWrite, 'ok');
   eq('/tmp mode', view.tmpMode.toString(8), '1777');
-  if (view.tmpMount?.fsType !== 'tmpfs') v.push(`/tmp is ${view.tmpMount?.fsType ?? 'not a mount'}, expected tmpfs`);
+  if (view.tmpMount?.fsType !== 'tmpfs')
+    v.push(`/tmp is ${view.tmpMount?.fsType ?? 'not a mount'}, expected tmpfs`);
   const size = view.tmpMount?.options.find((o) => o.startsWith('size='));
   eq('/tmp tmpfs size', size, `size=${expected.tmpfsBytes / 1024}k`);
   eq(`cgroup v${view.cgroup.version} memory limit`, view.cgroup.memoryLimit, expected.memoryBytes);
   eq(`cgroup v${view.cgroup.version} pids.max`, view.cgroup.pidsMax, expected.pidsLimit);
   const cpus =
-    view.cgroup.cpuQuotaUs === null || view.cgroup.cpuPeriodUs === null ? null : view.cgroup.cpuQuotaUs / view.cgroup.cpuPeriodUs;
+    view.cgroup.cpuQuotaUs === null || view.cgroup.cpuPeriodUs === null
+      ? null
+      : view.cgroup.cpuQuotaUs / view.cgroup.cpuPeriodUs;
   eq(`cgroup v${view.cgroup.version} CPU quota/period`, cpus, expected.nanoCpus / 1e9);
   if (expected.networkNone) eq('network interfaces', view.interfaces.join(','), 'lo');
   return v;
@@ -149,7 +162,10 @@ export async function assertHardenedInside(
   const view = await probeHardening(container, options);
   const violations = insideViolations(view, expected);
   if (violations.length > 0) {
-    throw new TestkitError('TESTKIT_HARDENING_VIOLATED', `container is not hardened (seen from inside):\n- ${violations.join('\n- ')}`);
+    throw new TestkitError(
+      'TESTKIT_HARDENING_VIOLATED',
+      `container is not hardened (seen from inside):\n- ${violations.join('\n- ')}`,
+    );
   }
   return view;
 }

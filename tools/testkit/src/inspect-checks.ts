@@ -23,7 +23,10 @@ export interface InspectSubject {
 /** Parses tmpfs options like `size=64m,mode=1777,noexec` into a map (flags map to ''). */
 export function parseTmpfsOptions(options: string): Map<string, string> {
   const map = new Map<string, string>();
-  for (const part of options.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of options
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     map.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? '' : part.slice(eq + 1));
   }
@@ -57,12 +60,19 @@ export function hardeningViolations(inspect: InspectSubject, expected: Hardening
   }
 
   const capDrop = (hc.CapDrop ?? []).map((c) => c.toUpperCase());
-  if (!capDrop.includes('ALL')) v.push(`HostConfig.CapDrop is ${JSON.stringify(hc.CapDrop ?? null)}, expected it to contain "ALL"`);
-  if ((hc.CapAdd ?? []).length > 0) v.push(`HostConfig.CapAdd is ${JSON.stringify(hc.CapAdd)}, expected none`);
+  if (!capDrop.includes('ALL'))
+    v.push(`HostConfig.CapDrop is ${JSON.stringify(hc.CapDrop ?? null)}, expected it to contain "ALL"`);
+  if ((hc.CapAdd ?? []).length > 0)
+    v.push(`HostConfig.CapAdd is ${JSON.stringify(hc.CapAdd)}, expected none`);
   eq('HostConfig.Privileged', hc.Privileged ?? false, false);
 
-  const nnp = (hc.SecurityOpt ?? []).some((o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true');
-  if (!nnp) v.push(`HostConfig.SecurityOpt is ${JSON.stringify(hc.SecurityOpt ?? null)}, expected "no-new-privileges:true"`);
+  const nnp = (hc.SecurityOpt ?? []).some(
+    (o) => o === 'no-new-privileges' || o === 'no-new-privileges:true' || o === 'no-new-privileges=true',
+  );
+  if (!nnp)
+    v.push(
+      `HostConfig.SecurityOpt is ${JSON.stringify(hc.SecurityOpt ?? null)}, expected "no-new-privileges:true"`,
+    );
 
   eq('HostConfig.Memory', hc.Memory ?? 0, expected.memoryBytes);
   eq('HostConfig.MemorySwap', hc.MemorySwap ?? 0, expected.memoryBytes);
@@ -81,6 +91,9 @@ export function hardeningViolations(inspect: InspectSubject, expected: Hardening
 export function assertHardening(inspect: InspectSubject, expected: Hardening): void {
   const violations = hardeningViolations(inspect, expected);
   if (violations.length > 0) {
-    throw new TestkitError('TESTKIT_HARDENING_VIOLATED', `container is not hardened (docker inspect):\n- ${violations.join('\n- ')}`);
+    throw new TestkitError(
+      'TESTKIT_HARDENING_VIOLATED',
+      `container is not hardened (docker inspect):\n- ${violations.join('\n- ')}`,
+    );
   }
 }

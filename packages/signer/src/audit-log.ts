@@ -305,6 +305,8 @@ interface Entry {
   readonly raw: string;
   readonly record: AuditRecord;
   readonly intact: boolean;
+  /** Why the record is not intact (null when intact). */
+  readonly damage: string | null;
   /** seq used to place the record in the chain (repaired from its links when the record was edited). */
   seq: number;
 }
@@ -352,12 +354,9 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     const selfHash = auditRecordHash(record);
     const canonical = serializeAuditRecord(record) === raw;
     const intact = selfHash === record.hash && canonical;
-    if (selfHash !== record.hash) {
-      report(line, record.seq, 'edited', `line ${line} (seq ${record.seq}): content does not match its hash: the record was edited`);
-    } else if (!canonical) {
-      report(line, record.seq, 'edited', `line ${line} (seq ${record.seq}): the line was rewritten (not in canonical form)`);
-    }
-    entries.push({ line, index: entries.length, raw, record, intact, seq: record.seq });
+    const damage =
+      selfHash !== record.hash ? 'content does not match its hash: the record was edited' : canonical ? null : 'the line was rewritten (not in canonical form)';
+    entries.push({ line, index: entries.length, raw, record, intact, seq: record.seq, damage });
   });
 
   // 2. Place edited records by their links rather than their (possibly edited) seq.
@@ -368,6 +367,8 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     if (successor) e.seq = successor.record.seq - 1;
     else if (e.record.prevHash === AUDIT_GENESIS_HASH) e.seq = 0;
     else if (predecessor) e.seq = predecessor.record.seq + 1;
+    const seqNote = e.seq === e.record.seq ? `seq ${e.seq}` : `seq ${e.seq}, recorded as ${e.record.seq}`;
+    report(e.line, e.seq, 'edited', `line ${e.line} (${seqNote}): ${e.damage ?? 'edited'}`);
   }
   const hasSuccessor = (e: Entry): boolean =>
     entries.some((x) => x !== e && x.seq === e.seq + 1 && x.record.prevHash === e.record.hash);

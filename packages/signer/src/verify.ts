@@ -120,6 +120,7 @@ const FAILURE_RANK: Record<VerifyReason, number> = {
  * valid when one of them is.
  */
 export async function verifyPrompt(signed: string, options: VerifyPromptOptions): Promise<VerifyResult> {
+  options = options ?? { trusted: undefined };
   try {
     const res = await verifyPromptUnsafe(signed, options);
     options.logger?.debug(

@@ -18,7 +18,7 @@ import { SIGNATURE_SEPARATOR } from './envelope.js';
 import type { GeneratedKeyPair } from './keys.js';
 import { PromptSigner } from './prompt-signer.js';
 import { SignerError } from './signer-error.js';
-import { newKey, reflectionPrompt, tempDir } from './test-support.js';
+import { must, newKey, reflectionPrompt, tempDir } from './test-support.js';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 let pair: GeneratedKeyPair;
@@ -203,7 +203,7 @@ describe('verifyAuditLog', () => {
 
   it('truncated tail → deleted, against a pinned head', async () => {
     const { path, lines } = await makeLog();
-    const head = (await verifyAuditLog(path)).head!;
+    const head = must((await verifyAuditLog(path)).head, 'head');
     await writeLines(path, lines.slice(0, 7));
     expect((await verifyAuditLog(path)).ok).toBe(true); // undetectable from the file alone
     const report = await verifyAuditLog(path, { expectHead: head });
@@ -212,7 +212,7 @@ describe('verifyAuditLog', () => {
 
   it('pinned head whose record was rewritten → edited', async () => {
     const { path, lines } = await makeLog();
-    const head = (await verifyAuditLog(path)).head!;
+    const head = must((await verifyAuditLog(path)).head, 'head');
     const { hash: _hash, ...body } = parse(lines[9] as string);
     lines[9] = rehashed({ ...body, ts: '2020-01-01T00:00:00.000Z' });
     await writeLines(path, lines);

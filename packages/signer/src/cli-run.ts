@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { appendAudit, verifyAuditLog } from './audit-log.js';
 import { SIGNER_ENV, generateSigningKeyPair, type EnvLike } from './keys.js';
+import { createSignerLogger } from './logger.js';
+import type { Logger } from 'pino';
 import { PromptSigner } from './prompt-signer.js';
 import { SignerError, errorMessage } from './signer-error.js';
 import { verifyPrompt } from './verify.js';
@@ -12,6 +14,9 @@ export interface CliIo {
   readonly stderr: (text: string) => void;
   readonly readStdin: () => Promise<string>;
   readonly env: EnvLike;
+  /** pino logger for events (fingerprints, hashes, seqs; never prompts or keys). Default: stderr at
+   * `$SARAI_LOG_LEVEL` or `warn`. */
+  readonly logger?: Logger;
 }
 
 export const CLI_USAGE = `Usage: sarai-signer <command> [options]
@@ -133,7 +138,7 @@ async function keygen(args: readonly string[], io: CliIo): Promise<number> {
   return EXIT_OK;
 }
 
-async function sign(args: readonly string[], io: CliIo): Promise<number> {
+async function sign(args: readonly string[], io: CliIo, logger: Logger): Promise<number> {
   const { values } = parse(args, {
     key: { type: 'string' },
     'key-id': { type: 'string' },
@@ -147,6 +152,7 @@ async function sign(args: readonly string[], io: CliIo): Promise<number> {
   const keyId = str(values['key-id']);
   const signer = await PromptSigner.load({
     env: io.env,
+    logger,
     ...(keyFile !== undefined ? { keyFile } : {}),
     ...(keyId !== undefined ? { keyId } : {}),
     ...(passphrase !== undefined ? { passphrase } : {}),
@@ -158,19 +164,19 @@ async function sign(args: readonly string[], io: CliIo): Promise<number> {
   else io.stdout(signed);
   const audit = str(values['audit']);
   if (audit !== undefined) {
-    const record = await appendAudit(audit, signed, { fingerprint: signer.fingerprint });
+    const record = await appendAudit(audit, signed, { fingerprint: signer.fingerprint, logger });
     io.stderr(`audit: appended seq ${record.seq} to ${audit}\n`);
   }
   return EXIT_OK;
 }
 
-async function verify(args: readonly string[], io: CliIo): Promise<number> {
+async function verify(args: readonly string[], io: CliIo, logger: Logger): Promise<number> {
   const { values } = parse(args, { trusted: { type: 'string', multiple: true }, in: { type: 'string' } });
   const files = (values['trusted'] as string[] | undefined) ?? [];
   if (files.length === 0) throw usage('--trusted FILE is required (the armored public key(s) to accept)');
   const trusted = await readTrusted(files);
   const signed = await readInput(io, str(values['in']));
-  const res = await verifyPrompt(signed, { trusted });
+  const res = await verifyPrompt(signed, { trusted, logger });
   io.stdout(
     `${JSON.stringify({ valid: res.valid, reason: res.reason, message: res.message, fingerprint: res.fingerprint, signedAt: res.signedAt?.toISOString() ?? null })}\n`,
   );
@@ -207,14 +213,15 @@ async function auditVerify(args: readonly string[], io: CliIo): Promise<number> 
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const [command, ...rest] = argv;
+  const logger = io.logger ?? createSignerLogger({ level: io.env['SARAI_LOG_LEVEL'] ?? 'warn' });
   try {
     switch (command) {
       case 'keygen':
         return await keygen(rest, io);
       case 'sign':
-        return await sign(rest, io);
+        return await sign(rest, io, logger);
       case 'verify':
-        return await verify(rest, io);
+        return await verify(rest, io, logger);
       case 'audit-verify':
         return await auditVerify(rest, io);
       case 'help':

@@ -38,6 +38,6 @@ export function createSignerLogger(options: SignerLoggerOptions = {}): Logger {
       level: options.level ?? process.env['SARAI_LOG_LEVEL'] ?? 'info',
       ...(options.revealSecrets ? {} : { redact: { paths: SIGNER_REDACT_PATHS, censor: '[redacted]' } }),
     },
-    options.destination ?? pino.destination(2),
+    options.destination ?? pino.destination({ dest: 2, sync: true }),
   );
 }

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as openpgp from 'openpgp';
+import { splitSignedPrompt, type SignedPromptParts } from './envelope.js';
 import { generateSigningKeyPair, type GeneratedKeyPair } from './keys.js';
 
 export const DAY_MS = 86_400_000;
@@ -53,4 +54,17 @@ export async function revoke(pair: GeneratedKeyPair): Promise<{ privateKeyArmore
 export async function tempDir(prefix = 'sarai-signer-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** splitSignedPrompt that throws instead of returning null. */
+export function split(signed: string): SignedPromptParts {
+  const parts = splitSignedPrompt(signed);
+  if (parts === null) throw new Error('no signature block');
+  return parts;
+}
+
+/** The value, or a thrown error when it is null/undefined. */
+export function must<T>(value: T | null | undefined, what = 'value'): T {
+  if (value === null || value === undefined) throw new Error(`missing ${what}`);
+  return value;
 }

@@ -1,9 +1,9 @@
 import * as openpgp from 'openpgp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SIGNATURE_SEPARATOR, splitSignedPrompt } from './envelope.js';
+import { SIGNATURE_SEPARATOR } from './envelope.js';
 import type { GeneratedKeyPair } from './keys.js';
 import { PromptSigner } from './prompt-signer.js';
-import { expiredKey, newKey, reflectionPrompt, revoke } from './test-support.js';
+import { expiredKey, newKey, reflectionPrompt, revoke, split } from './test-support.js';
 import { VERIFY_REASONS, verifyPrompt, type VerifyResult } from './verify.js';
 
 let pair: GeneratedKeyPair;
@@ -65,7 +65,7 @@ describe('verifyPrompt', () => {
   });
 
   it('tampered prompt → tampered', async () => {
-    const parts = splitSignedPrompt(signed)!;
+    const parts = split(signed);
     const edited = parts.text.replace('Iteration 1/3', 'Iteration 2/3') + SIGNATURE_SEPARATOR + parts.signature;
     expectInvalid(await verifyPrompt(edited, { trusted: pair.publicKeyArmored }), 'tampered');
     // whitespace / line-ending changes are tampering too (binary signature, no canonicalization)
@@ -76,7 +76,7 @@ describe('verifyPrompt', () => {
   });
 
   it('signature moved onto another prompt → tampered', async () => {
-    const parts = splitSignedPrompt(signed)!;
+    const parts = split(signed);
     expectInvalid(await verifyPrompt(`another prompt${SIGNATURE_SEPARATOR}${parts.signature}`, { trusted: pair.publicKey }), 'tampered');
   });
 
@@ -116,7 +116,7 @@ describe('verifyPrompt', () => {
   });
 
   it('garbled signature block → garbled-signature', async () => {
-    const parts = splitSignedPrompt(signed)!;
+    const parts = split(signed);
     const lines = parts.signature.split('\n');
     const variants = [
       `${parts.text}${SIGNATURE_SEPARATOR}`,
@@ -147,7 +147,7 @@ describe('verifyPrompt', () => {
   });
 
   it('gives seven distinct reasons for the seven failure cases', async () => {
-    const parts = splitSignedPrompt(signed)!;
+    const parts = split(signed);
     const { pair: old, validAt } = await expiredKey();
     const expiredSigned = await (await PromptSigner.fromKey(old.privateKey, { date: validAt })).signPrompt(text, { date: validAt });
     const revoked = await revoke(pair);

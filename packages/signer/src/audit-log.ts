@@ -359,11 +359,19 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     entries.push({ line, index: entries.length, raw, record, intact, seq: record.seq, damage });
   });
 
+  // Indexes by hash and by back link keep verification O(n log n).
+  const byHash = new Map<string, Entry[]>();
+  const byPrevHash = new Map<string, Entry[]>();
+  for (const e of entries) {
+    byHash.set(e.record.hash, [...(byHash.get(e.record.hash) ?? []), e]);
+    byPrevHash.set(e.record.prevHash, [...(byPrevHash.get(e.record.prevHash) ?? []), e]);
+  }
+
   // 2. Place edited records by their links rather than their (possibly edited) seq.
   for (const e of entries) {
     if (e.intact) continue;
-    const successor = entries.find((x) => x !== e && x.intact && x.record.prevHash === e.record.hash);
-    const predecessor = entries.find((x) => x !== e && x.intact && x.record.hash === e.record.prevHash);
+    const successor = byPrevHash.get(e.record.hash)?.find((x) => x !== e && x.intact);
+    const predecessor = byHash.get(e.record.prevHash)?.find((x) => x !== e && x.intact);
     if (successor) e.seq = successor.record.seq - 1;
     else if (e.record.prevHash === AUDIT_GENESIS_HASH) e.seq = 0;
     else if (predecessor) e.seq = predecessor.record.seq + 1;
@@ -371,11 +379,11 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     report(e.line, e.seq, 'edited', `line ${e.line} (${seqNote}): ${e.damage ?? 'edited'}`);
   }
   const hasSuccessor = (e: Entry): boolean =>
-    entries.some((x) => x !== e && x.seq === e.seq + 1 && x.record.prevHash === e.record.hash);
+    (byPrevHash.get(e.record.hash) ?? []).some((x) => x !== e && x.seq === e.seq + 1);
   const hasPredecessor = (e: Entry): boolean =>
     e.seq === 0
       ? e.record.prevHash === AUDIT_GENESIS_HASH
-      : entries.some((x) => x !== e && x.seq === e.seq - 1 && x.record.hash === e.record.prevHash);
+      : (byHash.get(e.record.prevHash) ?? []).some((x) => x !== e && x.seq === e.seq - 1);
 
   // 3. Duplicate seqs: keep the record the chain goes through, the others were inserted.
   const inserted = new Set<Entry>();
@@ -394,10 +402,14 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
   }
 
   // 4. Orphans linked to nothing and out of file order were inserted (a record after a deletion is in order).
+  const laterMinSeq: number[] = new Array<number>(entries.length).fill(Infinity);
+  for (let i = entries.length - 2; i >= 0; i--) {
+    const next = entries[i + 1] as Entry;
+    laterMinSeq[i] = Math.min(laterMinSeq[i + 1] as number, inserted.has(next) ? Infinity : next.seq);
+  }
   for (const e of entries) {
     if (inserted.has(e) || hasPredecessor(e) || hasSuccessor(e)) continue;
-    const outOfOrder = entries.some((x) => x.index > e.index && !inserted.has(x) && x.seq < e.seq);
-    if (outOfOrder) {
+    if ((laterMinSeq[e.index] as number) < e.seq) {
       inserted.add(e);
       report(e.line, e.record.seq, 'inserted', `line ${e.line} (seq ${e.record.seq}): linked to no other record and out of place: inserted`);
     }

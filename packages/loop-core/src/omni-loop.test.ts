@@ -101,6 +101,15 @@ describe('OmniLoop control flow', () => {
     expect(r.autoCorrected).toBe(false);
   });
 
+  it('can be told to keep reflecting on an unchanged answer', async () => {
+    const { loop } = await setup(() => ({ text: 'same', meanLogprob: Math.log(0.2) }), {
+      stopOnUnchanged: false,
+    });
+    const r = await loop.run('q');
+    expect(r.iterations).toHaveLength(3);
+    expect(r.stopReason).toBe('max-iterations');
+  });
+
   it('puts checker feedback into the reflection prompt and reports auto-correction', async () => {
     const { loop, skill } = await setup(
       (_p, n) => ({ text: n === 1 ? 'the answer is five' : '5', meanLogprob: Math.log(0.5) }),

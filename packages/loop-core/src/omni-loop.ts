@@ -47,6 +47,8 @@ export interface OmniLoopOptions {
   maxIterations?: number;
   /** Early stop when an answer's confidence reaches this. Default 0.8. */
   confidenceThreshold?: number;
+  /** Early stop when a reflection returns the same answer again (default true). */
+  stopOnUnchanged?: boolean;
   maxTokens?: number;
   temperature?: number;
   stop?: string[];
@@ -270,7 +272,7 @@ export class OmniLoop {
         stopReason = 'confident';
         break;
       }
-      if (prev && !corrected) {
+      if (prev && !corrected && this.o.stopOnUnchanged !== false) {
         stopReason = 'unchanged';
         break;
       }

@@ -39,6 +39,8 @@ export const imageConfigSchema = commonConfigSchema.extend({
   IMAGE_TIMEOUT_MS: int(100, 3_600_000, 15_000),
   IMAGE_CONCURRENCY: int(1, 64, 2),
   IMAGE_QUEUE_MAX: int(0, 100_000, 64),
+  /** Estimated decode memory in flight (MiB); larger single images are refused. Keep ≈ half the container limit. */
+  IMAGE_DECODE_MEMORY_MB: int(1, 1024 * 1024, 256),
   IMAGE_AVIF_EFFORT: int(0, 9, 2),
 });
 export type ImageSkillConfig = z.infer<typeof imageConfigSchema>;
@@ -58,6 +60,7 @@ export function pipelineOptionsFromConfig(c: ImageSkillConfig): PipelineOptions 
     timeoutMs: c.IMAGE_TIMEOUT_MS,
     concurrency: c.IMAGE_CONCURRENCY,
     maxQueue: c.IMAGE_QUEUE_MAX,
+    decodeMemoryBytes: c.IMAGE_DECODE_MEMORY_MB * 1024 * 1024,
     maxCacheBytes: c.CACHE_MAX_MB * 1024 * 1024,
     maxCacheEntries: c.CACHE_MAX_ENTRIES,
     maxCacheAgeMs: Math.round(c.CACHE_MAX_AGE_DAYS * 86_400_000),

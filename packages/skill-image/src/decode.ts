@@ -16,6 +16,10 @@ export interface Probe {
   /** Auto-oriented size of the first frame. */
   width: number;
   height: number;
+  /** Progressive JPEG / interlaced PNG (decoded whole, not streamed). */
+  progressive: boolean;
+  /** EXIF orientation needs a 90° rotation (decoded whole). */
+  rotated: boolean;
 }
 
 const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
@@ -80,7 +84,13 @@ export async function probe(input: Uint8Array, format: InputFormat, limits: Deco
     );
   }
   const rotated = (m.orientation ?? 1) >= 5;
-  return { format, width: rotated ? frameH : frameW, height: rotated ? frameW : frameH };
+  return {
+    format,
+    width: rotated ? frameH : frameW,
+    height: rotated ? frameW : frameH,
+    progressive: m.isProgressive === true,
+    rotated,
+  };
 }
 
 /** Decodes a 64×64 RGB thumbnail (no JPEG shrink-on-load: stable keys) and derives the perceptual keys. */

@@ -96,6 +96,11 @@ export interface PipelineOptions {
   concurrency?: number;
   /** Requests waiting for a slot before RESOURCE_EXHAUSTED. Default 64. */
   maxQueue?: number;
+  /**
+   * Estimated decode memory allowed in flight, bytes (default 256 MiB: the container has 512 MB). An image whose
+   * own estimate is larger (e.g. a 20 MP AVIF) is refused with RESOURCE_EXHAUSTED; others wait their turn.
+   */
+  decodeMemoryBytes?: number;
   /** Cache budget: bytes of output files (default 1 GiB), entries (default 20 000), age (default 30 days). */
   maxCacheBytes?: number;
   maxCacheEntries?: number;
@@ -128,32 +133,97 @@ function intOption(name: string, v: number | undefined, def: number, min: number
   return x;
 }
 
-/** Bounded concurrency with a bounded queue. */
+/**
+ * Admission control: at most `max` requests at once, and at most `budget` bytes of estimated decode memory
+ * in flight; FIFO queue of at most `maxQueue` waiters (no starvation of large requests).
+ */
 class Limiter {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private used = 0;
+  private readonly waiting: Array<{ weight: number; start: () => void; cancelled: boolean }> = [];
   constructor(
     private readonly max: number,
+    readonly budget: number,
     private readonly maxQueue: number,
   ) {}
 
-  get queued(): number {
-    return this.waiting.length;
-  }
-
-  /** Resolves when a slot is free; the caller must call the returned release exactly once. */
-  acquire(): Promise<() => void> | undefined {
-    const release = () => {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active -= 1;
-    };
-    if (this.active < this.max) {
-      this.active += 1;
-      return Promise.resolve(once(release));
+  /** undefined = queue full. Otherwise `ready` resolves with a release function; `cancel` leaves the queue. */
+  acquire(weight: number): { ready: Promise<() => void>; cancel: () => void } | undefined {
+    const w = Math.min(weight, this.budget);
+    const release = once(() => {
+      this.active -= 1;
+      this.used -= w;
+      this.pump();
+    });
+    if (this.waiting.length === 0 && this.fits(w)) {
+      this.take(w);
+      return { ready: Promise.resolve(release), cancel: () => undefined };
     }
     if (this.waiting.length >= this.maxQueue) return undefined;
-    return new Promise((resolve) => this.waiting.push(() => resolve(once(release))));
+    let start!: () => void;
+    const ready = new Promise<() => void>((resolve) => {
+      start = () => resolve(release);
+    });
+    const waiter = { weight: w, start, cancelled: false };
+    this.waiting.push(waiter);
+    return {
+      ready,
+      cancel: () => {
+        waiter.cancelled = true;
+        const i = this.waiting.indexOf(waiter);
+        if (i >= 0) this.waiting.splice(i, 1);
+        this.pump();
+      },
+    };
+  }
+
+  private fits(w: number): boolean {
+    return this.active < this.max && (this.used + w <= this.budget || this.active === 0);
+  }
+
+  private take(w: number): void {
+    this.active += 1;
+    this.used += w;
+  }
+
+  private pump(): void {
+    while (this.waiting.length > 0 && this.fits(this.waiting[0]!.weight)) {
+      const next = this.waiting.shift()!;
+      if (next.cancelled) continue;
+      this.take(next.weight);
+      next.start();
+    }
+  }
+}
+
+/**
+ * Estimated peak memory of decoding one image (thumbnail + encode): whole-frame decoders cost per pixel; resizing
+ * buffers up to a few hundred full-width lines as float, which dominates for very wide pictures (measured: a
+ * 60000×96 PNG or GIF needs 100–200 MB).
+ */
+export function decodeMemoryEstimate(p: Probe): number {
+  return Math.ceil(p.width * p.height * decodeBytesPerPixel(p) + p.width * Math.min(p.height, 256) * 32);
+}
+
+/**
+ * Bytes of memory a decode may need per pixel, measured with sharp 0.35 / libvips 8.18 (peak RSS while making
+ * the thumbnail and a 1024 px output): JPEG and PNG stream (≈ 0.4–1 B/px) unless progressive/interlaced or
+ * rotated (whole image in memory); WebP, GIF and AVIF decode whole frames (≈ 8, 6 and 18 B/px).
+ */
+export function decodeBytesPerPixel(p: Probe): number {
+  switch (p.format) {
+    case 'jpeg':
+      return p.progressive || p.rotated ? 4 : 1;
+    case 'png':
+      return p.progressive || p.rotated ? 5 : 1.5;
+    case 'webp':
+      return 8;
+    case 'gif':
+      return 6;
+    case 'avif':
+      return 20;
+    case 'tiff':
+      return 5;
   }
 }
 
@@ -183,7 +253,7 @@ export class ImagePipeline {
     private readonly logger: Logger | undefined,
     private readonly observer: PipelineObserver,
   ) {
-    this.limiter = new Limiter(o.concurrency, o.maxQueue);
+    this.limiter = new Limiter(o.concurrency, o.decodeMemoryBytes, o.maxQueue);
   }
 
   /** Validates options, restricts libvips' decoders to the allow-list and opens the cache (index scan). */
@@ -217,6 +287,7 @@ export class ImagePipeline {
       timeoutMs: intOption('timeoutMs', opts.timeoutMs, 15_000, 100, 3_600_000),
       concurrency: intOption('concurrency', opts.concurrency, 2, 1, 64),
       maxQueue: intOption('maxQueue', opts.maxQueue, 64, 0, 100_000),
+      decodeMemoryBytes: intOption('decodeMemoryBytes', opts.decodeMemoryBytes, 256 * 1024 * 1024, 1024 * 1024, 2 ** 40),
       maxCacheBytes: intOption('maxCacheBytes', opts.maxCacheBytes, 1024 ** 3, 1, 2 ** 50),
       maxCacheEntries: intOption('maxCacheEntries', opts.maxCacheEntries, 20_000, 1, 10_000_000),
       maxCacheAgeMs: intOption('maxCacheAgeMs', opts.maxCacheAgeMs, 30 * 86_400_000, 1, 2 ** 50),
@@ -364,26 +435,41 @@ export class ImagePipeline {
         known.busy -= 1;
       }
     }
-    const release = this.limiter.acquire();
-    if (!release) {
-      throw new ImageError('IMAGE_BUSY', `the image service is busy (${this.o.maxQueue} requests queued): retry later`);
-    }
-    // The time budget covers queueing and pixel work. On timeout the caller gets IMAGE_TIMEOUT at once; the slot
-    // is held until libvips really stops (sharp's own timeout), so timed-out work cannot pile up.
+    // The time budget covers the header probe, queueing and pixel work. On timeout the caller gets IMAGE_TIMEOUT
+    // at once; a queued request leaves the queue, a running one keeps its slot until libvips stops (sharp's own
+    // timeout), so timed-out work cannot pile up.
     let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ImageError('IMAGE_TIMEOUT', `processing took longer than ${this.o.timeoutMs} ms (IMAGE_TIMEOUT_MS): send a smaller image or retry`)),
-        this.o.timeoutMs,
-      );
+      timer = setTimeout(() => {
+        cancel?.();
+        reject(new ImageError('IMAGE_TIMEOUT', `processing took longer than ${this.o.timeoutMs} ms (IMAGE_TIMEOUT_MS): send a smaller image or retry`));
+      }, this.o.timeoutMs);
     });
-    const work = release.then(async (free) => {
+    const work = (async () => {
+      const t0 = performance.now();
+      const p = await probe(input, format, this.limits);
+      this.observer.stage?.('probe', (performance.now() - t0) / 1000);
+      const need = decodeMemoryEstimate(p);
+      if (need > this.o.decodeMemoryBytes) {
+        throw new ImageError(
+          'IMAGE_TOO_LARGE',
+          `a ${p.width}×${p.height} ${format.toUpperCase()} needs about ${Math.ceil(need / 2 ** 20)} MiB to decode, over this ` +
+            `service's ${Math.floor(this.o.decodeMemoryBytes / 2 ** 20)} MiB decode budget (IMAGE_DECODE_MEMORY_MB): send a smaller image` +
+            (format === 'jpeg' || format === 'png' ? '' : ' or a JPEG/PNG'),
+        );
+      }
+      const slot = this.limiter.acquire(need);
+      if (!slot) throw new ImageError('IMAGE_BUSY', `the image service is busy (${this.o.maxQueue} requests queued): retry later`);
+      cancel = slot.cancel;
+      const free = await slot.ready;
+      cancel = undefined;
       try {
-        return await this.decodeAndStore(input, format, contentHash, spec);
+        return await this.decodeAndStore(input, p, contentHash, spec);
       } finally {
         free();
       }
-    });
+    })();
     work.catch(() => undefined);
     try {
       return await Promise.race([work, deadline]);
@@ -392,15 +478,13 @@ export class ImagePipeline {
     }
   }
 
-  private async decodeAndStore(input: Uint8Array, format: InputFormat, contentHash: string, spec: Resolved): Promise<ImageResult> {
+  private async decodeAndStore(input: Uint8Array, p: Probe, contentHash: string, spec: Resolved): Promise<ImageResult> {
     let t = performance.now();
-    const lap = (stage: 'probe' | 'keys' | 'encode' | 'write') => {
+    const lap = (stage: 'keys' | 'encode' | 'write') => {
       const now = performance.now();
       this.observer.stage?.(stage, (now - t) / 1000);
       t = now;
     };
-    const p = await probe(input, format, this.limits);
-    lap('probe');
     let entry = this.store.byContentHash(contentHash);
     let outcome: CacheOutcome = 'miss';
     if (!entry) {

@@ -275,6 +275,22 @@ describe('limits', () => {
     }
   });
 
+  it('refuses images whose decode would exceed the memory budget, and admits them one at a time under it', async () => {
+    const h = await startHarness({ pipeline: { decodeMemoryBytes: 32 * 1024 * 1024 } });
+    try {
+      const webp = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } }).webp().toBuffer();
+      const e = await h.fail(webp);
+      expect(e.code).toBe('RESOURCE_EXHAUSTED');
+      expect(e.message).toMatch(/a 2000×2000 WEBP needs about \d+ MiB to decode, over this service's 32 MiB decode budget/);
+      // JPEG streams: the same size fits.
+      const jpg = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+      const ok = await Promise.all([h.call(jpg), h.call(await sharp(jpg).jpeg({ quality: 50 }).toBuffer(), { format: 'png' })]);
+      expect(ok.map((r) => r.width)).toEqual([1024, 1024]);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('evicts least-recently-used entries over the size budget', async () => {
     const h = await startHarness({ pipeline: { maxCacheBytes: 20_000 } });
     try {

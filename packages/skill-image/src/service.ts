@@ -3,6 +3,7 @@ import { rpcStatus, type CacheStatsReply, type CacheStatsReq, type ISkill, type 
 import { SkillRuntimeError, rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import sharp from 'sharp';
 import { ImageError, grpcCodeOf } from './errors.js';
 import { createImageMetrics } from './metrics.js';
 import { ImagePipeline, type CacheStats, type PipelineOptions } from './pipeline.js';
@@ -72,6 +73,9 @@ export interface RunningImageSkill {
  * reports SERVING once ready. Shutdown drains calls, then persists the cache index.
  */
 export async function startImageSkill(opts: StartImageSkillOptions): Promise<RunningImageSkill> {
+  // libvips' operation cache would keep decoded images around (up to 50 MB): repeated inputs are served from our
+  // own cache without decoding, so it only costs memory here.
+  sharp.cache(false);
   const registry = new Registry();
   let pipeline: ImagePipeline | undefined;
   const observer = createImageMetrics(registry, () =>

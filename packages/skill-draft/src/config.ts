@@ -1,0 +1,109 @@
+import { existsSync } from 'node:fs';
+import { commonConfigSchema, parseEnvConfig } from '@sarai/skill-runtime';
+import { z } from 'zod';
+import { availableCores } from './cpu.js';
+
+const bool = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off', ''] });
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** One adapter variant: a name clients select with GenReq.adapter, and the LoRA files stacked on the base model. */
+export interface AdapterSpec {
+  name: string;
+  files: Array<{ path: string; scale: number }>;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/**
+ * Parses ADAPTERS: comma-separated `name=path[*scale][+path[*scale]...]`, e.g.
+ * `v3=/models/lora-v3.gguf,mix=/models/a.gguf*0.5+/models/b.gguf`. Throws a message naming the bad entry.
+ */
+export function parseAdapters(raw: string): AdapterSpec[] {
+  const out: AdapterSpec[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new Error(`"${entry}" is not name=path[*scale]`);
+    const name = entry.slice(0, eq).trim();
+    if (!NAME.test(name)) throw new Error(`adapter name "${name}" must match ${NAME.source}`);
+    if (out.some((a) => a.name === name)) throw new Error(`adapter name "${name}" is listed twice`);
+    const files = entry
+      .slice(eq + 1)
+      .split('+')
+      .map((part) => {
+        const m = /^(.+?)(?:\*(-?[0-9.]+))?$/.exec(part.trim());
+        const path = m?.[1]?.trim();
+        const scale = m?.[2] === undefined ? 1 : Number(m[2]);
+        if (!path || !path.endsWith('.gguf')) throw new Error(`adapter "${name}": "${part}" is not a path to a .gguf file`);
+        if (!Number.isFinite(scale) || Math.abs(scale) > 100) throw new Error(`adapter "${name}": bad scale in "${part}"`);
+        return { path, scale };
+      });
+    out.push({ name, files });
+  }
+  return out;
+}
+
+/** Environment of the draft skill (on top of HOST, PORT, METRICS_PORT, LOG_LEVEL, LOG_PROMPTS, ...). */
+export const draftConfigSchema = commonConfigSchema
+  .extend({
+    /** GGUF model file (e.g. /models/qwen2.5-0.5b-instruct-q4_0.gguf). */
+    MODEL_PATH: z
+      .string()
+      .min(1, 'set MODEL_PATH to a GGUF model file')
+      .refine((p) => existsSync(p), 'no such file (mount the model file, e.g. read-only at /models)'),
+    /** Model identity reported in GenReply.model; default: the GGUF general.name, else the file name. */
+    MODEL_NAME: z.string().max(200).optional(),
+    /** Inference threads; default: the cores this container may use (affinity, capped by the cgroup CPU quota). */
+    THREADS: int(1, 512).default(() => availableCores()),
+    /** Tokens each sequence can hold (prompt + output). */
+    CONTEXT_SIZE: int(64, 262_144).default(2048),
+    /** Sequences decoded together (batched) in one context: concurrent generations. */
+    MAX_CONCURRENT: int(1, 64).default(4),
+    /** Requests waiting for a free sequence; beyond this, calls fail fast with RESOURCE_EXHAUSTED. */
+    MAX_QUEUE: int(0, 100_000).default(16),
+    /** Tokens per llama_decode batch (prompt evaluation). */
+    BATCH_SIZE: int(1, 8192).default(512),
+    /** Largest max_tokens a request may ask for. */
+    MAX_TOKENS_LIMIT: int(1, 262_144).default(1024),
+    /** LoRA adapter variants, `name=path[*scale][+path...]` comma-separated; loaded at start. */
+    ADAPTERS: z
+      .string()
+      .default('')
+      .transform((raw, ctx) => {
+        try {
+          return parseAdapters(raw);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          return z.NEVER;
+        }
+      }),
+    /** Adapter variant serving requests that name none; empty = the base model. */
+    ACTIVE_ADAPTER: z.string().default(''),
+    FLASH_ATTENTION: bool.default(false),
+    /** mmap the model file (default) or read it into memory. */
+    USE_MMAP: bool.default(true),
+    /** Keep generating past end-of-generation tokens (benchmarks on random-weight models only). */
+    IGNORE_EOS: bool.default(false),
+  })
+  .superRefine((c, ctx) => {
+    if (c.MAX_TOKENS_LIMIT >= c.CONTEXT_SIZE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MAX_TOKENS_LIMIT'],
+        message: `must be below CONTEXT_SIZE (${c.CONTEXT_SIZE}) so a prompt fits next to the output`,
+      });
+    }
+    if (c.ACTIVE_ADAPTER && !c.ADAPTERS.some((a) => a.name === c.ACTIVE_ADAPTER)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ACTIVE_ADAPTER'],
+        message: `"${c.ACTIVE_ADAPTER}" is not one of the ADAPTERS names (${c.ADAPTERS.map((a) => a.name).join(', ') || 'none configured'})`,
+      });
+    }
+  });
+
+export type DraftConfig = z.infer<typeof draftConfigSchema>;
+
+/** Reads and validates the environment; throws SkillRuntimeError RUNTIME_BAD_CONFIG naming each bad setting. */
+export function loadDraftConfig(env: NodeJS.ProcessEnv = process.env): DraftConfig {
+  return parseEnvConfig(draftConfigSchema, env);
+}

@@ -1,0 +1,254 @@
+import {
+  status,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { rpcStatus, type GenChunk, type GenReply, type GenReq, type ISkill } from '@sarai/proto';
+import { rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
+import type { Logger } from 'pino';
+import type { DraftConfig } from './config.js';
+import { DraftEngine, type EngineOptions, type GenerateParams, type GenerateResult } from './engine.js';
+import { DraftError, type DraftErrorCode } from './errors.js';
+import { createDraftMetrics, type DraftMetrics } from './metrics.js';
+
+const STATUS_OF: Record<DraftErrorCode, status> = {
+  DRAFT_BAD_CONFIG: status.FAILED_PRECONDITION,
+  DRAFT_BAD_REQUEST: status.INVALID_ARGUMENT,
+  DRAFT_BAD_GRAMMAR: status.INVALID_ARGUMENT,
+  DRAFT_PROMPT_TOO_LONG: status.INVALID_ARGUMENT,
+  DRAFT_QUEUE_FULL: status.RESOURCE_EXHAUSTED,
+  DRAFT_UNKNOWN_ADAPTER: status.NOT_FOUND,
+  DRAFT_NOT_READY: status.UNAVAILABLE,
+  DRAFT_MODEL_LOAD_FAILED: status.UNAVAILABLE,
+  DRAFT_GGUF_INVALID: status.INTERNAL,
+};
+
+/** The gRPC status a failure maps to (DraftError codes; anything else is INTERNAL). */
+export function toStatus(e: unknown): ReturnType<typeof rpcStatus> {
+  if (e instanceof DraftError) return rpcStatus(STATUS_OF[e.code], e.message);
+  return rpcStatus(status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+}
+
+export function paramsOf(req: GenReq): GenerateParams {
+  return {
+    prompt: req.prompt,
+    maxTokens: req.maxTokens,
+    stop: req.stop,
+    temperature: req.temperature,
+    ...(req.grammar ? { grammar: req.grammar } : {}),
+    ...(req.seed !== undefined ? { seed: req.seed } : {}),
+    adapter: req.adapter,
+    logprobs: req.logprobs,
+  };
+}
+
+export function replyOf(r: GenerateResult, text = r.text): GenReply {
+  return {
+    text,
+    tokensPerSecond: Math.round(r.decodeTokensPerSecond),
+    ramMb: rssMb(),
+    tokensGenerated: r.tokensGenerated,
+    finishReason: r.finishReason,
+    decodeTokensPerSecond: r.decodeTokensPerSecond,
+    promptTokensEvaluated: r.promptTokensEvaluated,
+    promptTokensReused: r.promptTokensReused,
+    meanLogprob: r.meanLogprob ?? 0,
+    minLogprob: r.minLogprob ?? 0,
+    adapter: r.adapter,
+    model: r.model,
+  };
+}
+
+type AnyCall = ServerUnaryCall<GenReq, unknown> | ServerWritableStream<GenReq, unknown>;
+
+/** Aborts when the client cancels or its deadline passes; `reason` says which. */
+function callSignal(call: AnyCall): { signal: AbortSignal; reason: () => status; dispose: () => void } {
+  const ac = new AbortController();
+  let why: status = status.CANCELLED;
+  const onCancel = () => ac.abort();
+  call.on('cancelled', onCancel);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+  if (Number.isFinite(at)) {
+    const fire = () => {
+      why = status.DEADLINE_EXCEEDED;
+      ac.abort();
+    };
+    const ms = at - Date.now();
+    if (ms <= 0) fire();
+    else timer = setTimeout(fire, ms);
+  }
+  if (call.cancelled) ac.abort();
+  return {
+    signal: ac.signal,
+    reason: () => why,
+    dispose: () => {
+      if (timer) clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+    },
+  };
+}
+
+export interface DraftServiceOptions {
+  logger: Logger;
+  /** Overrides for the engine (tests, benchmarks). */
+  engine?: Partial<EngineOptions>;
+}
+
+/** A started draft skill: listening (NOT_SERVING) until `load()` has loaded the model. */
+export interface DraftService {
+  readonly running: RunningSkill;
+  readonly metrics: DraftMetrics;
+  readonly engine: DraftEngine | undefined;
+  /** Loads the model, then reports SERVING on both health protocols. */
+  load(): Promise<DraftEngine>;
+  /** NOT_SERVING, drain in-flight generations, dispose the model. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOptions {
+  return {
+    modelPath: config.MODEL_PATH,
+    ...(config.MODEL_NAME ? { modelName: config.MODEL_NAME } : {}),
+    threads: config.THREADS,
+    contextSize: config.CONTEXT_SIZE,
+    sequences: config.MAX_CONCURRENT,
+    maxQueue: config.MAX_QUEUE,
+    batchSize: config.BATCH_SIZE,
+    maxTokensLimit: config.MAX_TOKENS_LIMIT,
+    adapters: config.ADAPTERS,
+    activeAdapter: config.ACTIVE_ADAPTER,
+    flashAttention: config.FLASH_ATTENTION,
+    useMmap: config.USE_MMAP,
+    ignoreEos: config.IGNORE_EOS,
+    ...(logger ? { logger } : {}),
+  };
+}
+
+/** Starts the gRPC server of the draft skill (Generate, GenerateStream, both health protocols, /metrics). */
+export async function startDraftService(config: DraftConfig, opts: DraftServiceOptions): Promise<DraftService> {
+  const { logger } = opts;
+  let engine: DraftEngine | undefined;
+  const metricsRef: { current?: DraftMetrics } = {};
+
+  const ready = (): DraftEngine => {
+    if (!engine) throw new DraftError('DRAFT_NOT_READY', 'the draft model is still loading; retry shortly');
+    return engine;
+  };
+  const logResult = (method: string, req: GenReq, r: GenerateResult) => {
+    metricsRef.current?.record(r);
+    logger.info(
+      {
+        method,
+        prompt: req.prompt,
+        text: r.text,
+        promptTokens: r.promptTokens,
+        evaluated: r.promptTokensEvaluated,
+        reused: r.promptTokensReused,
+        tokens: r.tokensGenerated,
+        finish: r.finishReason,
+        tps: Number(r.decodeTokensPerSecond.toFixed(1)),
+        promptMs: Number(r.promptEvalMs.toFixed(1)),
+        queueMs: Number(r.queueMs.toFixed(1)),
+        adapter: r.adapter,
+      },
+      'generated',
+    );
+  };
+
+  const implementation: Partial<ISkill> = {
+    generate(call: ServerUnaryCall<GenReq, GenReply>, callback: sendUnaryData<GenReply>) {
+      const cancel = callSignal(call);
+      (async () => {
+        const r = await ready().generate(paramsOf(call.request), { signal: cancel.signal });
+        logResult('Generate', call.request, r);
+        if (r.finishReason === 'cancelled') {
+          callback(rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'));
+        } else {
+          callback(null, replyOf(r));
+        }
+      })()
+        .catch((e: unknown) => {
+          if (!(e instanceof DraftError)) logger.error({ err: e }, 'Generate failed');
+          callback(cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e));
+        })
+        .finally(cancel.dispose);
+    },
+    generateStream(call: ServerWritableStream<GenReq, GenChunk>) {
+      const cancel = callSignal(call);
+      (async () => {
+        const r = await ready().generate(paramsOf(call.request), {
+          signal: cancel.signal,
+          onText: (piece) => {
+            if (!cancel.signal.aborted) call.write({ token: piece, final: false });
+          },
+        });
+        logResult('GenerateStream', call.request, r);
+        if (r.finishReason === 'cancelled') {
+          call.emit('error', rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'));
+          return;
+        }
+        call.write({ token: '', final: true, reply: replyOf(r) });
+        call.end();
+      })()
+        .catch((e: unknown) => {
+          if (!(e instanceof DraftError)) logger.error({ err: e }, 'GenerateStream failed');
+          call.emit('error', cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e));
+        })
+        .finally(cancel.dispose);
+    },
+  };
+
+  const running = await startSkillServer({
+    name: 'draft',
+    host: config.HOST,
+    port: config.PORT,
+    maxMessageBytes: Math.floor(config.SARAI_GRPC_MAX_MESSAGE_MB * 1024 * 1024),
+    implementation,
+    logger,
+    ...(config.METRICS_PORT >= 0 ? { metricsPort: config.METRICS_PORT } : {}),
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+  });
+  const m = createDraftMetrics(running.registry, () =>
+    engine ? { running: engine.running, queued: engine.queued } : undefined,
+  );
+  metricsRef.current = m;
+  running.onShutdown(async () => {
+    await engine?.dispose();
+  });
+
+  let loading: Promise<DraftEngine> | undefined;
+  return {
+    running,
+    metrics: m,
+    get engine() {
+      return engine;
+    },
+    load() {
+      loading ??= (async () => {
+        const t0 = performance.now();
+        const e = await DraftEngine.load({ ...engineOptionsOf(config, logger), ...opts.engine });
+        engine = e;
+        m.modelLoadSeconds.set((performance.now() - t0) / 1000);
+        logger.info(
+          {
+            model: e.modelName,
+            path: config.MODEL_PATH,
+            threads: config.THREADS,
+            contextSize: config.CONTEXT_SIZE,
+            sequences: config.MAX_CONCURRENT,
+            adapters: e.variants.filter(Boolean),
+            loadMs: Math.round(performance.now() - t0),
+          },
+          'model loaded',
+        );
+        running.setServing(true);
+        return e;
+      })();
+      return loading;
+    },
+    shutdown: (reason) => running.shutdown(reason),
+  };
+}

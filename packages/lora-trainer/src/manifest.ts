@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
+import {
+  formatSignedPrompt,
+  verifyPrompt,
+  type PromptSigner,
+  type TrustedKeys,
+  type VerifyReason,
+} from '@sarai/signer';
+import { z } from 'zod';
+import { TrainerError, errorMessage } from './errors.js';
+import { sha256File, writeFileExclusive } from './files.js';
+
+export const MANIFEST_SCHEMA_ID = 'sarai.lora-manifest/v1';
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const count = z.number().int().nonnegative();
+const finite = z.number().refine(Number.isFinite, 'not finite');
+
+/** What a training run produced and from what: everything needed to audit or reproduce it. */
+export const LoraManifestSchema = z.object({
+  schema: z.literal(MANIFEST_SCHEMA_ID),
+  adapter: z.object({ file: z.string().min(1), sha256, bytes: count }),
+  baseModel: z.object({ file: z.string().min(1), sha256, bytes: count, architecture: z.string() }),
+  dataset: z.object({
+    file: z.string().min(1),
+    sha256,
+    train: count,
+    eval: count,
+    evalHeldOut: z.boolean(),
+    records: count,
+    malformed: count,
+    notImproved: count,
+    duplicates: count,
+    tokens: z.object({ train: count, eval: count, trainRows: count, evalRows: count, contextSize: count }),
+  }),
+  hyperParameters: z.object({
+    rank: count,
+    alpha: finite,
+    targets: z.array(z.string()),
+    learningRate: finite,
+    learningRateMin: finite,
+    weightDecay: finite,
+    optimizer: z.enum(['adamw', 'sgd']),
+    epochs: count,
+    contextSize: count,
+    threads: count,
+    seed: z.number().int(),
+    systemPrompt: z.string().nullable(),
+    evalFraction: finite,
+  }),
+  losses: z.object({ evalBefore: finite, evalAfter: finite, trainPerEpoch: z.array(finite) }),
+  throughput: z.object({ trainTokensPerSecond: finite, evalTokensPerSecond: finite }),
+  trainableParameters: count,
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  durationMs: finite,
+  trainer: z.object({
+    name: z.string(),
+    version: z.string(),
+    llamaVersion: z.string(),
+    template: z.string(),
+  }),
+  signer: z.object({ fingerprint: z.string() }),
+});
+
+export type LoraManifest = z.infer<typeof LoraManifestSchema>;
+
+export const TRAINER_VERSION: string = (
+  createRequire(import.meta.url)('../package.json') as { version: string }
+).version;
+
+/** Canonical text of a manifest (what is signed). */
+export function serializeManifest(manifest: LoraManifest): string {
+  return JSON.stringify(LoraManifestSchema.parse(manifest), null, 2) + '\n';
+}
+
+/** Writes the manifest and its armored detached OpenPGP signature (`<manifest>.asc`), neither ever overwritten. */
+export async function writeSignedManifest(
+  manifest: LoraManifest,
+  manifestPath: string,
+  signaturePath: string,
+  signer: PromptSigner,
+): Promise<void> {
+  const text = serializeManifest(manifest);
+  let signature: string;
+  try {
+    signature = await signer.signDetached(text);
+  } catch (cause) {
+    throw new TrainerError('TRAINER_SIGNING_FAILED', `cannot sign the manifest: ${errorMessage(cause)}`, {
+      cause,
+    });
+  }
+  await writeFileExclusive(signaturePath, signature);
+  await writeFileExclusive(manifestPath, text);
+}
+
+export interface VerifiedManifest {
+  manifest: LoraManifest;
+  /** Fingerprint of the trusted key that signed it. */
+  fingerprint: string | null;
+  signedAt: Date | null;
+  adapterPath: string;
+}
+
+/**
+ * Verifies a manifest: its detached signature against the trusted keys (reasons as @sarai/signer's
+ * `verifyPrompt`), its schema, and the sha256 of the adapter it names (default: next to the manifest).
+ * Throws TRAINER_MANIFEST_INVALID with the reason.
+ */
+export async function verifyAdapterManifest(options: {
+  manifestPath: string;
+  trusted: TrustedKeys;
+  signaturePath?: string;
+  adapterPath?: string;
+}): Promise<VerifiedManifest & { reason: VerifyReason }> {
+  const signaturePath = options.signaturePath ?? `${options.manifestPath}.asc`;
+  const read = async (path: string): Promise<string> => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (cause) {
+      throw new TrainerError('TRAINER_MANIFEST_INVALID', `cannot read ${path}: ${errorMessage(cause)}`, {
+        cause,
+      });
+    }
+  };
+  const text = await read(options.manifestPath);
+  const signature = await read(signaturePath);
+  const verdict = await verifyPrompt(formatSignedPrompt(text, signature.trim()), {
+    trusted: options.trusted,
+  });
+  if (!verdict.valid) {
+    throw new TrainerError(
+      'TRAINER_MANIFEST_INVALID',
+      `manifest signature rejected (${verdict.reason}): ${verdict.message}`,
+    );
+  }
+  let manifest: LoraManifest;
+  try {
+    manifest = LoraManifestSchema.parse(JSON.parse(text));
+  } catch (cause) {
+    throw new TrainerError('TRAINER_MANIFEST_INVALID', `malformed manifest: ${errorMessage(cause)}`, {
+      cause,
+    });
+  }
+  if (basename(manifest.adapter.file) !== manifest.adapter.file) {
+    throw new TrainerError('TRAINER_MANIFEST_INVALID', 'the manifest names an adapter outside its directory');
+  }
+  const adapterPath = options.adapterPath ?? join(dirname(options.manifestPath), manifest.adapter.file);
+  const actual = await sha256File(adapterPath).catch((cause: unknown) => {
+    throw new TrainerError(
+      'TRAINER_MANIFEST_INVALID',
+      `cannot read the adapter ${adapterPath}: ${errorMessage(cause)}`,
+      { cause },
+    );
+  });
+  if (actual !== manifest.adapter.sha256) {
+    throw new TrainerError(
+      'TRAINER_MANIFEST_INVALID',
+      `adapter ${adapterPath} does not match the manifest's sha256`,
+    );
+  }
+  return {
+    manifest,
+    fingerprint: verdict.fingerprint,
+    signedAt: verdict.signedAt,
+    adapterPath,
+    reason: verdict.reason,
+  };
+}

@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+/** <repo>/models: generated model files (gitignored), produced by @sarai/skill-draft's GGUF generator. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const MODELS_DIR = join(REPO_ROOT, 'models');
+export const TINY_MODEL = join(MODELS_DIR, 'sarai-tiny-q8_0-s1.gguf');
+export const BENCH_MODEL = join(MODELS_DIR, 'sarai-qwen2.5-0.5b-q8_0-s1.gguf');
+
+const SKILL_DRAFT_DIST = join(REPO_ROOT, 'packages', 'skill-draft', 'dist', 'index.js');
+
+/**
+ * Makes sure a generated model exists, running @sarai/skill-draft's generator (its built `ensureModel`) in a child
+ * process when it does not: this package may not import skill-draft (module boundaries), and runs it as a tool.
+ */
+export async function ensureGeneratedModel(
+  preset: 'tiny' | 'qwen2.5-0.5b',
+  type: 'Q8_0' | 'Q4_0',
+  path: string,
+): Promise<string> {
+  if (existsSync(path)) return path;
+  if (!existsSync(SKILL_DRAFT_DIST)) {
+    throw new Error(
+      `${path} is missing and @sarai/skill-draft is not built; run \`nx run @sarai/skill-draft:build\` (its generator writes the models)`,
+    );
+  }
+  const script = `const m = await import(${JSON.stringify(new URL(`file://${SKILL_DRAFT_DIST}`).href)});
+await m.ensureModel(${JSON.stringify(MODELS_DIR)}, { preset: ${JSON.stringify(preset)}, type: ${JSON.stringify(type)}, seed: 1 });`;
+  await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 600_000 });
+  if (!existsSync(path)) throw new Error(`the skill-draft generator did not produce ${path}`);
+  return path;
+}

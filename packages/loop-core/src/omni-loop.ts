@@ -87,7 +87,10 @@ export interface LoopResult {
   iterations: LoopIteration[];
   fallbackUsed: boolean;
   totalLatencyMs: number;
-  /** The final answer passes checks the first draft failed (with checkers), or differs from it (without). */
+  /**
+   * With checkers: the final answer passes checks the first draft failed. Without: the final answer differs from the
+   * first draft and has a higher confidence (no external signal says more than that).
+   */
   autoCorrected: boolean;
   /** Why the loop stopped: "confident", "unchanged" or "max-iterations". */
   stopReason: 'confident' | 'unchanged' | 'max-iterations';
@@ -284,7 +287,7 @@ export class OmniLoop {
     const autoCorrected =
       checkers.length > 0
         ? !allPass(first) && allPass(final)
-        : normalize(final.response) !== normalize(first.response);
+        : normalize(final.response) !== normalize(first.response) && final.confidence > first.confidence;
     const fallbackUsed = iterations.some((it) => it.source === 'fallback') || image?.source === 'fallback';
     const totalLatencyMs = performance.now() - t0;
     this.m.loop.observe({ fallback: String(fallbackUsed) }, totalLatencyMs / 1000);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { TrainerError, errorMessage } from './errors.js';
 import { createTrainerLogger } from './logger.js';
 import { verifyAdapterManifest } from './manifest.js';
-import { NIGHTLY_EXIT_CODES, runNightly } from './nightly.js';
+import { runNightly } from './nightly.js';
 import type { LoraTarget } from './trainer.js';
 
 export const CLI_USAGE = `usage:

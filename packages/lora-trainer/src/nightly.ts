@@ -135,7 +135,7 @@ async function nightlyLocked(options: RunNightlyOptions): Promise<NightlyResult>
   await mkdir(options.adaptersDir, { recursive: true });
   // Under the lock, anything left in .staging belongs to a crashed run.
   await rm(join(options.adaptersDir, '.staging'), { recursive: true, force: true });
-  const staging = join(options.adaptersDir, '.staging', `${Date.now()}-${process.pid}`);
+  const staging = join(options.adaptersDir, '.staging', `${process.pid}`);
   await mkdir(staging, { recursive: true });
   try {
     const run = await runTraining({
@@ -162,6 +162,6 @@ async function nightlyLocked(options: RunNightlyOptions): Promise<NightlyResult>
     options.logger?.info({ event: 'published', adapter: artifacts.adapter }, 'adapter published');
     return { status: 'trained', exitCode: NIGHTLY_EXIT_CODES.trained, artifacts, manifest: run.manifest };
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await rm(join(options.adaptersDir, '.staging'), { recursive: true, force: true });
   }
 }

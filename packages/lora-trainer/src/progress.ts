@@ -9,7 +9,8 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-const NOOP: ProgressReporter = { start() {}, update() {}, finish() {}, stop() {} };
+const nothing = (): void => undefined;
+const NOOP: ProgressReporter = { start: nothing, update: nothing, finish: nothing, stop: nothing };
 
 /** A cli-progress bar on stderr showing the running loss and tokens/s, or a no-op when disabled. */
 export function createProgressReporter(

@@ -194,7 +194,10 @@ function shuffled<T>(items: readonly T[], rnd: () => number): T[] {
 export function packRows(stream: readonly number[], nCtx: number): number[][] {
   if (stream.length === 0) return [];
   let s = [...stream];
-  while (s.length < nCtx + 1) s = s.concat(stream);
+  if (s.length < nCtx + 1) {
+    while (s.length < nCtx + 1) s = s.concat(stream);
+    s = s.slice(0, nCtx + 1);
+  }
   const rows: number[][] = [];
   let start = 0;
   for (; start + nCtx + 1 <= s.length; start += nCtx) rows.push(s.slice(start, start + nCtx + 1));

@@ -65,6 +65,29 @@ export function compareFields(actual: Record<string, unknown>, expected: Record<
 }
 
 /**
+ * Checks one struct returned by value: the bytes the library writes must end exactly where the declaration's last
+ * field ends, then every field decoded through the declaration must equal the documented default.
+ */
+export function checkReturnedStruct(
+  name: string,
+  type: TypeObject,
+  rawCall: (out: Buffer) => unknown,
+  decodedCall: () => Record<string, unknown>,
+  expected: Record<string, unknown>,
+): { problems: string[]; summary: string } {
+  const extent = writtenExtent(rawCall);
+  const end = declaredDataEnd(type);
+  if (extent !== end) {
+    // decoding with a wrong layout would only add noise
+    const problem = `${name}: the library writes ${extent} bytes, the declaration covers ${end} (sizeof ${type.size})`;
+    return { problems: [problem], summary: '' };
+  }
+  const problems = compareFields(decodedCall(), expected).map((p) => `${name}.${p}`);
+  const summary = `${name}: ${extent} bytes written = declared, ${Object.keys(expected).length} fields match`;
+  return { problems, summary };
+}
+
+/**
  * Checks every struct this package passes to or reads from llama.cpp against the loaded library: written size of
  * by-value returns, field-by-field default values, and the `ggml_tensor` fields read directly (on a live tensor).
  * Throws TRAINER_ABI_MISMATCH listing every mismatch; nothing else is called before it passes.
@@ -85,17 +108,9 @@ export function verifyAbi(fn: LlamaFunctions): AbiReport {
     actual: () => Record<string, unknown>,
     expected: Record<string, unknown>,
   ): void => {
-    const extent = writtenExtent(call);
-    const end = declaredDataEnd(type);
-    if (extent !== end) {
-      problems.push(
-        `${name}: the library writes ${extent} bytes, the declaration covers ${end} (sizeof ${type.size})`,
-      );
-      return; // decoding with a wrong layout would only add noise
-    }
-    const fieldProblems = compareFields(actual(), expected);
-    problems.push(...fieldProblems.map((p) => `${name}.${p}`));
-    checks.push(`${name}: ${extent} bytes written = declared, ${Object.keys(expected).length} fields match`);
+    const r = checkReturnedStruct(name, type, call, actual, expected);
+    problems.push(...r.problems);
+    if (r.problems.length === 0) checks.push(r.summary);
   };
 
   structCheck(

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -10,7 +10,7 @@ import {
   inspectContainer,
   type HardenedContainer,
 } from '@sarai/testkit';
-import { getLlama, LlamaLogLevel, type LlamaModel } from 'node-llama-cpp';
+import { getLlama, LlamaLogLevel, type LlamaModel, type Token } from 'node-llama-cpp';
 import { Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAdapterManifest } from './manifest.js';
@@ -159,12 +159,12 @@ async function greedy(model: LlamaModel, prompt: string, adapter?: string): Prom
   });
   try {
     const sequence = context.getSequence();
-    const out: number[] = [];
+    const out: Token[] = [];
     for await (const token of sequence.evaluate(model.tokenize(prompt, true), { temperature: 0 })) {
       out.push(token);
       if (out.length >= 16) break;
     }
-    return model.detokenize(out as Parameters<LlamaModel['detokenize']>[0], true);
+    return model.detokenize(out, true);
   } finally {
     await context.dispose();
   }

@@ -1,0 +1,368 @@
+import { connectSkill, grpcHealthV1, type RpcError } from '@sarai/proto';
+import { runCli as runSignerCli } from '@sarai/signer';
+import { verifyLoopAudit, type LoopResult } from '@sarai/loop-core';
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { benchOmniLoop } from './commands/bench.js';
+import { validateAutocorrection } from './commands/validate.js';
+import { CliError, usageError } from './errors.js';
+import type { Io } from './io.js';
+import { openSession, statePaths } from './session.js';
+
+export const USAGE = `Usage: sarai <command> [options]
+
+Commands:
+  loop "prompt" [--image FILE] [--embedded] [--iterations N] [--threshold X] [--max-tokens N] [--seed N]
+       [--deadline MS] [--json]
+      Answer a prompt with the Omni-Loop (draft → signed self-reflection → improved answer, up to 3 iterations).
+      Skills are reached at SARAI_SKILL_DRAFT_ADDR / SARAI_SKILL_IMAGE_ADDR (default: the compose names
+      skill-draft:50051, skill-image:50051). --embedded starts both skills as local processes on loopback with a
+      generated stand-in model (random weights: its answers are noise). Point SARAI_DRAFT_MODEL at a real GGUF file
+      for real answers; SARAI_FALLBACK_MODEL is the local model used when the draft skill is down or slower than
+      --deadline (default 10000 ms per draft call, the seed's).
+  loop --test [--embedded]
+      Smoke test of a deployment: health of every skill, one Generate, one PreprocessImage, one signed loop.
+  validate-autocorrection [--dataset FILE] [--embedded] [--iterations N] [--max-tokens N] [--deadline MS] [--json]
+      Run a task set with external checkers; report wrong→right, right→wrong and the net auto-correction rate.
+  image cache-stats [--addr HOST:PORT] [--json]
+      Hit/miss/eviction statistics of skill-image's shared cache.
+  audit verify LOG [--trusted FILE ...] [--interactions FILE]
+      Verify the audit log's hash chain; with --trusted, every signature (over its prompt, from --interactions).
+  bench omni-loop [--iterations N] [--embedded] [--json]
+      Latency P50/P99 per iteration and per loop, RAM P99 of host + skills, against the seed's targets.
+  keys generate [--out DIR]
+      Generate a development Ed25519 signing key pair (default: <state>/keys).
+
+Environment: SARAI_STATE_DIR (default ./state: audit.jsonl, interactions.jsonl, keys/, image_cache/),
+SARAI_SIGNING_KEY_FILE / SARAI_SIGNING_PASSPHRASE / GPG_KEY_ID (signing key; a dev key is generated otherwise).
+Exit status: 0 ok, 1 failed, 2 usage or configuration error.
+`;
+
+type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+function parse(
+  args: string[],
+  options: NonNullable<ParseArgsConfig['options']>,
+  maxPositionals: number,
+): { values: Values; positionals: string[] } {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }) as {
+      values: Values;
+      positionals: string[];
+    };
+  } catch (e) {
+    throw usageError((e as Error).message);
+  }
+  if (parsed.positionals.length > maxPositionals)
+    throw usageError(`unexpected argument: ${parsed.positionals[maxPositionals]}`);
+  return parsed;
+}
+
+function int(v: unknown, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw usageError(`--${name} must be an integer from ${min} to ${max}, got "${String(v)}"`);
+  return n;
+}
+
+function num(v: unknown, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw usageError(`--${name} must be a number from ${min} to ${max}, got "${String(v)}"`);
+  return n;
+}
+
+const STAND_IN_NOTICE =
+  'note: embedded mode answers with a generated stand-in model (random weights): the text below is noise.\n' +
+  '      For real answers set SARAI_DRAFT_MODEL=/path/to/model.gguf (e.g. Qwen2.5-0.5B-Instruct Q4_0).\n';
+
+function printLoop(io: Io, r: LoopResult, fingerprint: string): void {
+  io.stdout(
+    `SARAi Omni-Loop: ${r.iterations.length} iteration(s), stopped: ${r.stopReason}, ${Math.round(r.totalLatencyMs)} ms, ` +
+      `fallback used: ${r.fallbackUsed ? 'yes' : 'no'}, auto-corrected: ${r.autoCorrected ? 'yes' : 'no'}\n`,
+  );
+  if (r.image) {
+    io.stdout(
+      `image: ${r.image.width}x${r.image.height} ${r.image.format} pHash ${r.image.perceptualHash} (${r.image.cache}, via ${r.image.source}) → ${r.image.path}\n`,
+    );
+  }
+  for (const it of r.iterations) {
+    const signed = it.promptSignature ? `, reflection prompt signed by ${fingerprint.slice(-16)}` : '';
+    io.stdout(
+      `\n[${it.iteration}] ${it.source}, confidence ${it.confidence.toFixed(3)}, ${Math.round(it.latencyMs)} ms${signed}\n`,
+    );
+    for (const c of it.checks)
+      io.stdout(`    check ${c.checker}: ${c.pass ? 'pass' : `FAIL (${c.feedback})`}\n`);
+    io.stdout(`    ${it.response.split('\n').join('\n    ') || '(empty)'}\n`);
+  }
+  io.stdout(`\nAnswer:\n${r.text}\n`);
+}
+
+async function cmdLoop(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      image: { type: 'string' },
+      embedded: { type: 'boolean' },
+      test: { type: 'boolean' },
+      iterations: { type: 'string' },
+      threshold: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      seed: { type: 'string' },
+      deadline: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    1,
+  );
+  if (values.help) return (io.stdout(USAGE), 0);
+  if (values.test) return smokeTest(io, Boolean(values.embedded));
+  const prompt = positionals[0];
+  if (!prompt || !prompt.trim()) throw usageError('loop needs a prompt: sarai loop "your question"');
+  let image: Uint8Array | undefined;
+  if (typeof values.image === 'string') {
+    image = await readFile(values.image).catch((e: Error) => {
+      throw new CliError('CLI_CONFIG', `cannot read image ${values.image}: ${e.message}`);
+    });
+  }
+  const session = await openSession(io, {
+    embedded: Boolean(values.embedded),
+    ...optional('iterations', int(values.iterations, 'iterations', 1, 3)),
+    ...optional('threshold', num(values.threshold, 'threshold', 0, 1)),
+    ...optional('maxTokens', int(values['max-tokens'], 'max-tokens', 1, 4096)),
+    ...optional('seed', int(values.seed, 'seed', 0, 2 ** 32 - 1)),
+    ...optional('draftDeadlineMs', int(values.deadline, 'deadline', 100, 600_000)),
+    say: (t) => io.stderr(t),
+  });
+  try {
+    if (session.deployment.standIn) io.stderr(STAND_IN_NOTICE);
+    const r = await session.loop.run(prompt, image ? { image } : {});
+    if (values.json) io.stdout(JSON.stringify(r, null, 2) + '\n');
+    else printLoop(io, r, session.signer.fingerprint);
+    return 0;
+  } finally {
+    await session.close();
+  }
+}
+
+function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> {
+  return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
+}
+
+/** A 2×2 PNG, enough for a PreprocessImage round trip without an image library on the host. */
+const TINY_PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==',
+  'base64',
+);
+
+async function smokeTest(io: Io, embedded: boolean): Promise<number> {
+  const session = await openSession(io, {
+    embedded,
+    iterations: 2,
+    threshold: 1,
+    maxTokens: 16,
+    say: (t) => io.stderr(t),
+  });
+  let failed = 0;
+  const step = async (name: string, fn: () => Promise<string>) => {
+    try {
+      io.stdout(`ok    ${name}: ${await fn()}\n`);
+    } catch (e) {
+      failed += 1;
+      io.stdout(`FAIL  ${name}: ${(e as Error).message}\n`);
+    }
+  };
+  try {
+    for (const name of ['draft', 'image']) {
+      const h = session.pool.get(name);
+      await step(`${name} health (${h.address})`, async () => {
+        const { response } = await h.conn.grpcHealth.check({ service: '' }, { timeout: 3_000 });
+        const s = grpcHealthV1.HealthCheckResponse_ServingStatus[response.status];
+        if (s !== 'SERVING') throw new Error(`status ${s}`);
+        return s;
+      });
+    }
+    await step('draft Generate', async () => {
+      const { response } = await session.pool
+        .get('draft')
+        .conn.skill.generate(
+          {
+            prompt: 'Say hi.',
+            maxTokens: 8,
+            stop: [],
+            temperature: 0,
+            grammar: '',
+            adapter: '',
+            logprobs: false,
+          },
+          { timeout: 30_000 },
+        );
+      return `${response.tokensGenerated} tokens at ${response.tokensPerSecond} tok/s, skill RSS ${response.ramMb.toFixed(0)} MiB`;
+    });
+    await step('image PreprocessImage', async () => {
+      const { response } = await session.pool
+        .get('image')
+        .conn.skill.preprocessImage(
+          { imageData: TINY_PNG, format: 'webp', quality: 80, maxDimension: 0 },
+          { timeout: 10_000 },
+        );
+      return `${response.webpPath} (pHash ${response.perceptualHash}, ${response.cache})`;
+    });
+    await step('signed loop (2 iterations)', async () => {
+      const r = await session.loop.run('Smoke test: reply with OK.');
+      if (r.fallbackUsed) throw new Error('answered by the local fallback, not the skill');
+      const report = await verifyLoopAudit(session.paths.audit, {
+        trusted: session.publicKey,
+        interactionLogPath: session.paths.interactions,
+      });
+      if (!report.ok) throw new Error(`audit log: ${report.problems.map((p) => p.message).join('; ')}`);
+      return `${r.iterations.length} iterations, audit log verifies (${report.records} records)`;
+    });
+  } finally {
+    await session.close();
+  }
+  io.stdout(failed === 0 ? 'smoke test passed\n' : `smoke test failed (${failed} step(s))\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function cmdImage(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'cache-stats') throw usageError('usage: sarai image cache-stats [--addr HOST:PORT] [--json]');
+  const { values } = parse(rest, { addr: { type: 'string' }, json: { type: 'boolean' } }, 0);
+  const addr = values.addr ?? io.env['SARAI_SKILL_IMAGE_ADDR'] ?? 'skill-image:50051';
+  const conn = connectSkill(String(addr));
+  try {
+    const s = await conn.skill.imageCacheStats({}, { timeout: 5_000 }).response.catch((e: RpcError) => {
+      throw new CliError('CLI_FAILED', `cannot read cache stats from ${addr}: ${e.code ?? ''} ${e.message}`);
+    });
+    if (values.json) io.stdout(JSON.stringify(s, null, 2) + '\n');
+    else {
+      io.stdout(
+        `skill-image cache at ${addr}\n` +
+          `  hits      ${Number(s.exactHits) + Number(s.nearHits)} (exact ${s.exactHits}, near-duplicate ${s.nearHits})\n` +
+          `  misses    ${s.misses}\n  hit rate  ${(s.hitRate * 100).toFixed(1)}%\n` +
+          `  entries   ${s.entries} (${(Number(s.bytes) / 1048576).toFixed(1)} MiB)\n  evictions ${s.evictions}\n` +
+          `  near-duplicate matches refused by the collision guard: ${s.rejectedNearHits}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    conn.close();
+  }
+}
+
+async function cmdAudit(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify')
+    throw usageError('usage: sarai audit verify LOG [--trusted FILE ...] [--interactions FILE]');
+  const { values, positionals } = parse(
+    rest,
+    {
+      trusted: { type: 'string', multiple: true },
+      interactions: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    1,
+  );
+  const log = positionals[0] ?? statePaths(io).audit;
+  const trusted = await Promise.all(
+    ((values.trusted as string[] | undefined) ?? []).map((f) =>
+      readFile(String(f), 'utf8').catch((e: Error) => {
+        throw new CliError('CLI_CONFIG', `cannot read trusted key ${String(f)}: ${e.message}`);
+      }),
+    ),
+  );
+  const report = await verifyLoopAudit(log, {
+    ...(trusted.length ? { trusted } : {}),
+    ...(values.interactions ? { interactionLogPath: String(values.interactions) } : {}),
+  });
+  if (values.json) io.stdout(JSON.stringify(report, null, 2) + '\n');
+  else {
+    io.stdout(
+      `${log}: ${report.records} record(s), ${report.ok ? 'OK' : `${report.problems.length} problem(s)`}${trusted.length ? ', signatures checked' : ''}\n`,
+    );
+    for (const p of report.problems)
+      io.stdout(
+        `  line ${p.line}${p.seq !== undefined && p.seq !== null ? ` (seq ${p.seq})` : ''}: ${p.kind}: ${p.message}\n`,
+      );
+  }
+  return report.ok ? 0 : 1;
+}
+
+async function cmdKeys(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'generate') throw usageError('usage: sarai keys generate [--out DIR]');
+  const { values } = parse(rest, { out: { type: 'string' }, force: { type: 'boolean' } }, 0);
+  const out = String(values.out ?? `${statePaths(io).state}/keys`);
+  return runSignerCli(
+    [
+      'keygen',
+      '--name',
+      'SARAi',
+      '--email',
+      'sarai@localhost',
+      '--out',
+      out,
+      ...(values.force ? ['--force'] : []),
+    ],
+    {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      readStdin: async () => '',
+      env: io.env,
+    },
+  );
+}
+
+/** Runs the CLI; resolves with the exit status. User errors print one line (no stack trace). */
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'loop':
+        return await cmdLoop(rest, io);
+      case 'validate-autocorrection':
+        return await validateAutocorrection(rest, io, parse);
+      case 'image':
+        return await cmdImage(rest, io);
+      case 'audit':
+        return await cmdAudit(rest, io);
+      case 'bench':
+        if (rest[0] !== 'omni-loop')
+          throw usageError('usage: sarai bench omni-loop [--iterations N] [--embedded]');
+        return await benchOmniLoop(rest.slice(1), io, parse);
+      case 'keys':
+        return await cmdKeys(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw usageError(`unknown command "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof CliError) {
+      io.stderr(`sarai: ${e.message}\n`);
+      if (e.code === 'CLI_USAGE') io.stderr('run "sarai help" for usage\n');
+      return e.code === 'CLI_FAILED' ? 1 : 2;
+    }
+    const err = e as { name?: string; code?: string; message?: string };
+    if (err && typeof err.code === 'string' && /^(LOOP|SIGNER|PROTO|RUNTIME)_/.test(err.code)) {
+      io.stderr(`sarai: ${err.message} [${err.code}]\n`);
+      return /BAD_OPTION|BAD_INPUT|USAGE|BAD_CONFIG|NO_KEY|KEY/.test(err.code) ? 2 : 1;
+    }
+    io.stderr(`sarai: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}
+
+export type ParseFn = typeof parse;

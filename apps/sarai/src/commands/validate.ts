@@ -1,0 +1,115 @@
+import { runCheckers } from '@sarai/loop-core';
+import { SingleBar, Presets } from 'cli-progress';
+import type { ParseFn } from '../cli.js';
+import { loadDataset } from '../dataset.js';
+import { usageError } from '../errors.js';
+import type { Io } from '../io.js';
+import { openSession } from '../session.js';
+
+export interface AutocorrectionReport {
+  tasks: number;
+  firstRight: number;
+  finalRight: number;
+  wrongToRight: number;
+  rightToWrong: number;
+  /** (wrong→right − right→wrong) ÷ first drafts that were wrong. The seed's KPI is ≥ 68%. */
+  netAutocorrectionRate: number;
+  fallbackRuns: number;
+  rows: Array<{ id: string; first: boolean; final: boolean; iterations: number; source: string }>;
+}
+
+export async function validateAutocorrection(args: string[], io: Io, parse: ParseFn): Promise<number> {
+  const { values } = parse(
+    args,
+    {
+      dataset: { type: 'string' },
+      embedded: { type: 'boolean' },
+      iterations: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      deadline: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    0,
+  );
+  const maxTokens = values['max-tokens'] === undefined ? 128 : Number(values['max-tokens']);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 4096)
+    throw usageError('--max-tokens must be an integer from 1 to 4096');
+  const deadline = values.deadline === undefined ? undefined : Number(values.deadline);
+  if (deadline !== undefined && (!Number.isInteger(deadline) || deadline < 100))
+    throw usageError('--deadline must be an integer ≥ 100 (ms)');
+  const iterations = values.iterations === undefined ? 3 : Number(values.iterations);
+  if (![2, 3].includes(iterations))
+    throw usageError('--iterations must be 2 or 3 (one draft plus at least one reflection)');
+  const tasks = await loadDataset(values.dataset ? String(values.dataset) : undefined);
+  const session = await openSession(io, {
+    embedded: Boolean(values.embedded),
+    iterations,
+    maxTokens,
+    ...(deadline !== undefined ? { draftDeadlineMs: deadline } : {}),
+    say: (t) => io.stderr(t),
+  });
+  const bar =
+    io.isTTY && !values.json
+      ? new SingleBar({ format: 'validate {bar} {value}/{total} tasks | {id}' }, Presets.shades_classic)
+      : undefined;
+  const report: AutocorrectionReport = {
+    tasks: tasks.length,
+    firstRight: 0,
+    finalRight: 0,
+    wrongToRight: 0,
+    rightToWrong: 0,
+    netAutocorrectionRate: 0,
+    fallbackRuns: 0,
+    rows: [],
+  };
+  try {
+    bar?.start(tasks.length, 0, { id: '' });
+    for (const task of tasks) {
+      const r = await session.loop.run(task.prompt, { checkers: [task.checker] });
+      // judge first and final answers with the task's checker (also when the loop stopped at iteration 1)
+      const [first] = await runCheckers([task.checker], r.iterations[0]?.response ?? '', {
+        prompt: task.prompt,
+      });
+      const [final] = await runCheckers([task.checker], r.text, { prompt: task.prompt });
+      const f0 = Boolean(first?.pass);
+      const f1 = Boolean(final?.pass);
+      report.firstRight += Number(f0);
+      report.finalRight += Number(f1);
+      report.wrongToRight += Number(!f0 && f1);
+      report.rightToWrong += Number(f0 && !f1);
+      report.fallbackRuns += Number(r.fallbackUsed);
+      report.rows.push({
+        id: task.id,
+        first: f0,
+        final: f1,
+        iterations: r.iterations.length,
+        source: r.iterations.map((i) => i.source[0]).join(''),
+      });
+      bar?.increment(1, { id: task.id });
+    }
+  } finally {
+    bar?.stop();
+    await session.close();
+  }
+  const wrongFirst = report.tasks - report.firstRight;
+  report.netAutocorrectionRate =
+    wrongFirst === 0 ? 0 : (report.wrongToRight - report.rightToWrong) / wrongFirst;
+  if (values.json) {
+    io.stdout(JSON.stringify(report, null, 2) + '\n');
+    return 0;
+  }
+  for (const row of report.rows) {
+    io.stdout(
+      `${row.id.padEnd(20)} first ${row.first ? 'right' : 'wrong'} → final ${row.final ? 'right' : 'wrong'}  (${row.iterations} it, ${row.source})\n`,
+    );
+  }
+  io.stdout(
+    `\ntasks ${report.tasks}: first drafts right ${report.firstRight}, final right ${report.finalRight}\n` +
+      `wrong→right ${report.wrongToRight}, right→wrong ${report.rightToWrong}\n` +
+      `net auto-correction rate ${(report.netAutocorrectionRate * 100).toFixed(1)}% of wrong first drafts (seed target ≥ 68%)\n` +
+      (report.fallbackRuns ? `${report.fallbackRuns} run(s) used the local fallback\n` : ''),
+  );
+  if (session.deployment.standIn)
+    io.stdout('note: stand-in model (random weights): these rates say nothing about a real model.\n');
+  return 0;
+}

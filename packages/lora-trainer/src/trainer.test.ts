@@ -97,6 +97,21 @@ describe('trainLora on the tiny generated model (real llama_opt_* training, froz
     expect(again.losses).toEqual(result.losses);
   });
 
+  it("rounds the context up to llama.cpp's 256-token padding (rows and batches stay aligned)", async () => {
+    const r = await trainLora({
+      baseModelPath: TINY_MODEL,
+      train: dataset.train.slice(0, 8),
+      eval: [],
+      adapterPath: join(dir, 'lora_20261126.gguf'),
+      contextSize: 100,
+      epochs: 1,
+      threads: 1,
+      progressBar: false,
+    });
+    expect(r.hyperParameters.contextSize).toBe(256);
+    expect(r.tokens.contextSize).toBe(256);
+  });
+
   it('never overwrites an existing adapter file', async () => {
     const taken = join(dir, 'lora_20261125.gguf');
     await writeFile(taken, 'previous adapter');

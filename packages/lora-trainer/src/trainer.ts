@@ -53,7 +53,7 @@ export interface TrainHyperParameters {
   weightDecay: number;
   optimizer: 'adamw' | 'sgd';
   epochs: number;
-  /** Tokens per training row; llama.cpp pads the context to a multiple of 256 (default 256). */
+  /** Tokens per training row, rounded up to a multiple of 256 as llama.cpp pads contexts (default 256). */
   contextSize: number;
   threads: number;
   /** Seeds the A-matrix initialisation and the per-epoch row order. */
@@ -112,6 +112,7 @@ export interface TrainLoraResult {
   trainableParameters: number;
 }
 
+const CONTEXT_PADDING = 256;
 /** Training graph nodes per forward node, measured 2.3 on the tiny model; a margin on top. */
 const GRAPH_FACTOR = 3;
 const GRAPH_MARGIN = 512;
@@ -163,6 +164,9 @@ function resolveHyperParameters(o: TrainLoraOptions): TrainHyperParameters {
     }
   }
   hp.targets = [...new Set(hp.targets)];
+  // llama.cpp pads n_ctx to a multiple of 256 but keeps n_batch at the requested size, and llama_opt_init asserts
+  // (aborting the process) unless n_ctx is a multiple of n_batch: use the padded size for both.
+  hp.contextSize = Math.ceil(hp.contextSize / CONTEXT_PADDING) * CONTEXT_PADDING;
   return hp;
 }
 
@@ -424,6 +428,12 @@ export async function trainLora(options: TrainLoraOptions): Promise<TrainLoraRes
     if (ctx === null) throw nativeError('TRAINER_CONTEXT_FAILED', 'cannot create a llama context');
     session.defer(() => fn.llama_free(ctx));
     const nCtx = fn.llama_n_ctx(ctx);
+    if (nCtx !== hp.contextSize) {
+      throw new TrainerError(
+        'TRAINER_CONTEXT_FAILED',
+        `llama.cpp made a ${nCtx}-token context, ${hp.contextSize} was asked`,
+      );
+    }
     if (fn.llama_set_adapters_lora(ctx, [adapter], 1, scales) !== 0) {
       throw nativeError('TRAINER_ADAPTER_LOAD_FAILED', 'cannot attach the adapter');
     }

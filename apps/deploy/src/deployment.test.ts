@@ -1,0 +1,215 @@
+// The real path: the compose deployment starts the real hardened skill-draft and skill-image images (built locally
+// by their `image` targets); the Omni-Loop runs over them with an image, signed reflections and an audit log; the
+// draft container is stopped mid-run (the loop finishes through the in-process fallback, nothing lost); it comes back
+// and the breaker closes. Everything talks over real gRPC on loopback.
+import {
+  OmniLoop,
+  SkillPool,
+  createReflectionSigner,
+  verifyLoopAudit,
+  type ReflectionSigner,
+} from '@sarai/loop-core';
+import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
+import { DraftEngine, ensureModel } from '@sarai/skill-draft';
+import { preprocessImageLocal } from '@sarai/skill-image';
+import { ensureDockerAvailable, hardeningViolations, resolveHardening } from '@sarai/testkit';
+import sharp from 'sharp';
+import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
+import { execFile } from 'node:child_process';
+import { chown, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const composeDir = fileURLToPath(new URL('..', import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function inspect(id: string) {
+  const { stdout } = await run('docker', ['inspect', id]);
+  return (JSON.parse(stdout) as Array<Record<string, never>>)[0] as never;
+}
+
+describe('compose deployment: the Omni-Loop over the real hardened skills', () => {
+  let dir: string;
+  let env: StartedDockerComposeEnvironment;
+  let draftId: string;
+  let imageId: string;
+  let draftPort: number;
+  let imagePort: number;
+  let modelPath: string;
+  let cache: string;
+
+  beforeAll(async () => {
+    await ensureDockerAvailable();
+    dir = await mkdtemp(join(tmpdir(), 'sarai-deploy-'));
+    modelPath = (await ensureModel(join(dir, 'models'), { preset: 'tiny', type: 'Q8_0', seed: 1 })).path;
+    cache = join(dir, 'image_cache');
+    await run('mkdir', ['-p', cache]);
+    await chown(cache, 1000, 1000);
+    [draftPort, imagePort] = [await freePort(), await freePort()];
+    env = await new DockerComposeEnvironment(composeDir, 'docker-compose.yml')
+      .withClientOptions({ executable: { standalone: true, executablePath: 'docker-compose' } })
+      .withProjectName(`sarai-it-${process.pid}`)
+      .withEnvironment({
+        SARAI_MODELS_DIR: dirname(modelPath),
+        SARAI_DRAFT_MODEL_FILE: basename(modelPath),
+        SARAI_IMAGE_CACHE: cache,
+        SARAI_DRAFT_PUBLISH: `127.0.0.1:${draftPort}`,
+        SARAI_IMAGE_PUBLISH: `127.0.0.1:${imagePort}`,
+      })
+      .withDefaultWaitStrategy(Wait.forHealthCheck())
+      .withStartupTimeout(120_000)
+      .up(['skill-draft', 'skill-image']);
+    const ids = async (svc: string) =>
+      (
+        await run('docker', [
+          'ps',
+          '-aq',
+          '--filter',
+          `label=com.docker.compose.project=sarai-it-${process.pid}`,
+          '--filter',
+          `label=com.docker.compose.service=${svc}`,
+        ])
+      ).stdout.trim();
+    draftId = await ids('skill-draft');
+    imageId = await ids('skill-image');
+  }, 240_000);
+
+  afterAll(async () => {
+    await env?.down({ timeout: 10_000 });
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('runs every skill hardened with the seed limits', async () => {
+    const draft = hardeningViolations(
+      await inspect(draftId),
+      resolveHardening({ memoryMiB: 800, cpus: 2, pidsLimit: 256, tmpfsMiB: 256 }),
+    );
+    expect(draft).toEqual([]);
+    // skill-image's cache volume is meant to be writable; everything else must hold
+    const image = hardeningViolations(
+      await inspect(imageId),
+      resolveHardening({ memoryMiB: 512, cpus: 1, pidsLimit: 256, tmpfsMiB: 256 }),
+    );
+    expect(image.filter((v) => !v.includes('-> /cache is writable'))).toEqual([]);
+  });
+
+  it('loops with an image over the skills, survives the draft container dying mid-run, and uses it again when back', async () => {
+    const pair = await generateSigningKeyPair({ name: 'SARAi IT', email: 'sarai@localhost' });
+    const signer = await PromptSigner.fromKey(pair.privateKeyArmored);
+    const audit = join(dir, 'audit.jsonl');
+    const interactions = join(dir, 'interactions.jsonl');
+    const real = createReflectionSigner(signer, audit);
+    let onReflection: (() => Promise<void>) | undefined;
+    const reflectionSigner: ReflectionSigner = {
+      async signAndRecord(prompt) {
+        const r = await real.signAndRecord(prompt);
+        const hook = onReflection;
+        onReflection = undefined;
+        await hook?.();
+        return r;
+      },
+    };
+    const pool = new SkillPool({
+      addresses: { draft: `127.0.0.1:${draftPort}`, image: `127.0.0.1:${imagePort}` },
+      breaker: { resetTimeoutMs: 120_000 },
+    });
+    const engine = await DraftEngine.load({
+      modelPath,
+      threads: 1,
+      contextSize: 2048,
+      sequences: 1,
+      maxQueue: 4,
+    });
+    const loop = new OmniLoop({
+      pool,
+      signer: reflectionSigner,
+      interactionLog: interactions,
+      maxIterations: 3,
+      confidenceThreshold: 1,
+      stopOnUnchanged: false,
+      maxTokens: 16,
+      draftDeadlineMs: 60_000,
+      fallback: {
+        draft: {
+          generate: async (prompt, o) => ({
+            text: (
+              await engine.generate({
+                prompt,
+                maxTokens: o.maxTokens,
+                stop: o.stop,
+                temperature: o.temperature,
+              })
+            ).text,
+          }),
+        },
+        image: { preprocess: async (bytes, o) => preprocessImageLocal(bytes, o, cache) },
+      },
+    });
+    const picture = await sharp({
+      create: { width: 320, height: 200, channels: 3, background: { r: 200, g: 60, b: 30 } },
+    })
+      .composite([
+        {
+          input: Buffer.from(
+            '<svg width="320" height="200"><circle cx="160" cy="100" r="60" fill="#1a8"/></svg>',
+          ),
+        },
+      ])
+      .png()
+      .toBuffer();
+    try {
+      // 1. the whole path over the containers
+      const first = await loop.run('Describe this picture.', { image: picture });
+      expect(first.iterations.map((i) => i.source)).toEqual(['skill', 'skill', 'skill']);
+      expect(first.fallbackUsed).toBe(false);
+      expect(first.image).toMatchObject({ source: 'skill', format: 'webp' });
+      const onHost = await stat(join(cache, first.image?.path ?? 'missing'));
+      expect(onHost.uid).toBe(1000);
+      expect(
+        await verifyLoopAudit(audit, { trusted: pair.publicKeyArmored, interactionLogPath: interactions }),
+      ).toMatchObject({ ok: true, records: 2 });
+
+      // 2. the draft container is stopped after the first reflection prompt is signed, before it is sent
+      onReflection = async () => {
+        await run('docker', ['stop', '-t', '2', draftId]);
+      };
+      const second = await loop.run('Describe this picture again.', { image: picture });
+      expect(second.iterations).toHaveLength(3);
+      expect(second.iterations.map((i) => i.source)).toEqual(['skill', 'fallback', 'fallback']);
+      expect(second.fallbackUsed).toBe(true);
+      expect(second.image?.cache).toBe('exact');
+      expect(second.text.length).toBeGreaterThan(0);
+      const report = await verifyLoopAudit(audit, {
+        trusted: pair.publicKeyArmored,
+        interactionLogPath: interactions,
+      });
+      expect(report).toMatchObject({ ok: true, records: 4 });
+
+      // 3. the container comes back on the same address: health Watch closes the breaker, the skill answers again
+      await run('docker', ['start', draftId]);
+      await expect.poll(() => pool.get('draft').health, { timeout: 120_000, interval: 250 }).toBe('SERVING');
+      await expect.poll(() => pool.get('draft').breakerState, { timeout: 10_000 }).toBe('closed');
+      const third = await loop.run('And once more.');
+      expect(third.iterations.every((i) => i.source === 'skill')).toBe(true);
+      expect(third.fallbackUsed).toBe(false);
+    } finally {
+      pool.close();
+      await engine.dispose();
+    }
+  }, 600_000);
+});

@@ -8,9 +8,10 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { trainLora, type ChatPair, type TrainProgress } from '@sarai/lora-trainer';
+import { trainLora, type ChatPair, type TrainProgress } from '../src/index.js';
 
-const MODELS = fileURLToPath(new URL('../../../../models/', import.meta.url));
+// compiled to out-tsc/bench/bench/: the repository root is five levels up
+const MODELS = fileURLToPath(new URL('../../../../../models/', import.meta.url));
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 const modelEnv = process.env['BENCH_MODEL'] ?? join(MODELS, 'sarai-qwen2.5-0.5b-q8_0-s1.gguf');
 const modelPath = modelEnv === 'tiny' ? join(MODELS, 'sarai-tiny-q8_0-s1.gguf') : modelEnv;
@@ -62,7 +63,7 @@ try {
   const maxRssKiB = process.resourceUsage().maxRSS;
   const mib = (b: number): string => (b / 1024 / 1024).toFixed(0);
   const rows: Array<[string, string]> = [
-    ['model', `${basename(modelPath)} (${mib(size)} MiB, ${r.architecture})`],
+    ['model', `${basename(modelPath)} (${(size / 1048576).toFixed(1)} MiB, ${r.architecture})`],
     [
       'adapter',
       `rank ${r.hyperParameters.rank}, ${r.hyperParameters.targets.join('/')}, ${r.trainableParameters.toLocaleString('en')} trainable params`,

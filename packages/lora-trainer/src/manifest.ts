@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   formatSignedPrompt,
   verifyPrompt,
@@ -67,9 +68,19 @@ export const LoraManifestSchema = z.object({
 
 export type LoraManifest = z.infer<typeof LoraManifestSchema>;
 
-export const TRAINER_VERSION: string = (
-  createRequire(import.meta.url)('../package.json') as { version: string }
-).version;
+/** Version of this package (its package.json, found upwards from this module: works from src/, dist/ and builds). */
+export const TRAINER_VERSION: string = ((): string => {
+  const require = createRequire(import.meta.url);
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = require(join(dir, 'package.json')) as { name?: string; version?: string };
+      if (pkg.name === '@sarai/lora-trainer' && pkg.version) return pkg.version;
+    } catch {
+      // keep looking
+    }
+    if (dirname(dir) === dir) return '0.0.0';
+  }
+})();
 
 /** Canonical text of a manifest (what is signed). */
 export function serializeManifest(manifest: LoraManifest): string {

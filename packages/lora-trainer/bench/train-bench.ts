@@ -42,7 +42,12 @@ const sampler = setInterval(() => {
 const dir = await mkdtemp(join(tmpdir(), 'sarai-lora-bench-'));
 let last: TrainProgress | undefined;
 try {
-  const size = (await stat(modelPath)).size;
+  const size = await stat(modelPath).then(
+    (s) => s.size,
+    () => {
+      throw new Error(`${modelPath} is missing: generate it with \`nx run @sarai/skill-draft:models\``);
+    },
+  );
   const started = performance.now();
   const r = await trainLora({
     baseModelPath: modelPath,

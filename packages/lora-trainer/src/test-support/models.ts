@@ -10,11 +10,12 @@ export const MODELS_DIR = join(REPO_ROOT, 'models');
 export const TINY_MODEL = join(MODELS_DIR, 'sarai-tiny-q8_0-s1.gguf');
 export const BENCH_MODEL = join(MODELS_DIR, 'sarai-qwen2.5-0.5b-q8_0-s1.gguf');
 
-const SKILL_DRAFT_DIST = join(REPO_ROOT, 'packages', 'skill-draft', 'dist', 'index.js');
+/** @sarai/skill-draft's model generator CLI (built by its `build` target, which this package's `test` depends on). */
+const GENERATOR_CLI = join(REPO_ROOT, 'packages', 'skill-draft', 'dist', 'gguf', 'cli.js');
 
 /**
- * Makes sure a generated model exists, running @sarai/skill-draft's generator (its built `ensureModel`) in a child
- * process when it does not: this package may not import skill-draft (module boundaries), and runs it as a tool.
+ * Makes sure a generated model exists, running @sarai/skill-draft's generator CLI when it does not (this package
+ * may not import skill-draft: module boundaries).
  */
 export async function ensureGeneratedModel(
   preset: 'tiny' | 'qwen2.5-0.5b',
@@ -22,14 +23,18 @@ export async function ensureGeneratedModel(
   path: string,
 ): Promise<string> {
   if (existsSync(path)) return path;
-  if (!existsSync(SKILL_DRAFT_DIST)) {
+  if (!existsSync(GENERATOR_CLI)) {
     throw new Error(
-      `${path} is missing and @sarai/skill-draft is not built; run \`nx run @sarai/skill-draft:build\` (its generator writes the models)`,
+      `${path} is missing and @sarai/skill-draft is not built; run \`nx run @sarai/skill-draft:models\``,
     );
   }
-  const script = `const m = await import(${JSON.stringify(new URL(`file://${SKILL_DRAFT_DIST}`).href)});
-await m.ensureModel(${JSON.stringify(MODELS_DIR)}, { preset: ${JSON.stringify(preset)}, type: ${JSON.stringify(type)}, seed: 1 });`;
-  await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 600_000 });
+  await promisify(execFile)(
+    process.execPath,
+    [GENERATOR_CLI, '--preset', preset, '--type', type, '--seed', '1', '--out', MODELS_DIR],
+    {
+      timeout: 600_000,
+    },
+  );
   if (!existsSync(path)) throw new Error(`the skill-draft generator did not produce ${path}`);
   return path;
 }

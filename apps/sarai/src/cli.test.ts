@@ -167,3 +167,70 @@ describe('sarai loop --embedded (the README main job)', () => {
     expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/cannot read dataset/) });
   });
 });
+
+describe('sarai lora nightly --local', () => {
+  it('trains, signs and publishes an adapter from the interaction log; a second run has nothing new (exit 3)', async () => {
+    const state = join(cwd, 'state-lora');
+    const env = { SARAI_STATE_DIR: state };
+    expect((await sarai(['keys', 'generate'], env)).code).toBe(0);
+    const pairs = [
+      ['What is 2+2?', '4'],
+      ['Capital of France?', 'Paris'],
+      ['Reverse "abc".', 'cba'],
+      ['Largest of 1, 5, 3?', '5'],
+      ['Minutes in 3 hours?', '180'],
+      ['Is 91 prime?', 'No'],
+    ];
+    const lines = pairs.map(([prompt, answer]) =>
+      JSON.stringify({
+        v: 1,
+        ts: new Date().toISOString(),
+        prompt,
+        iterations: [
+          {
+            iteration: 1,
+            sentPrompt: prompt,
+            response: 'wrong',
+            confidence: 0.3,
+            corrected: false,
+            source: 'skill',
+            checks: [{ checker: 'c', pass: false, feedback: 'no' }],
+          },
+          {
+            iteration: 2,
+            sentPrompt: `reflect: ${prompt}`,
+            response: answer,
+            confidence: 0.9,
+            corrected: true,
+            source: 'skill',
+            checks: [{ checker: 'c', pass: true, feedback: 'ok' }],
+          },
+        ],
+        final: answer,
+        autoCorrected: true,
+        checkersPassed: true,
+        hadCheckers: true,
+      }),
+    );
+    await writeFile(join(state, 'interactions.jsonl'), lines.join('\n') + '\nnot json\n');
+    const first = await sarai(
+      ['lora', 'nightly', '--local', '--base', model, '--', '--epochs', '1', '--threads', '1'],
+      env,
+    );
+    expect(first.code, first.stderr).toBe(0);
+    const { readdir } = await import('node:fs/promises');
+    const files = await readdir(join(state, 'lora', 'adapters'));
+    expect(files.some((f) => /^lora_\d{8}(-\d+)?\.gguf$/.test(f))).toBe(true);
+    expect(files.some((f) => f.endsWith('.manifest.json.asc'))).toBe(true);
+    const again = await sarai(
+      ['lora', 'nightly', '--local', '--base', model, '--', '--epochs', '1', '--threads', '1'],
+      env,
+    );
+    expect(again.code).toBe(3);
+    const noBase = await sarai(['lora', 'nightly', '--local'], env);
+    expect(noBase).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/no base model: pass --base FILE or set SARAI_LORA_BASE_MODEL/),
+    });
+  });
+});

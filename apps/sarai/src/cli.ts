@@ -4,6 +4,7 @@ import { verifyLoopAudit, type LoopResult } from '@sarai/loop-core';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { benchOmniLoop } from './commands/bench.js';
+import { loraCommand } from './commands/lora.js';
 import { validateAutocorrection } from './commands/validate.js';
 import { CliError, usageError } from './errors.js';
 import type { Io } from './io.js';
@@ -30,6 +31,9 @@ Commands:
       Verify the audit log's hash chain; with --trusted, every signature (over its prompt, from --interactions).
   bench omni-loop [--iterations N] [--embedded] [--json]
       Latency P50/P99 per iteration and per loop, RAM P99 of host + skills, against the seed's targets.
+  lora nightly [--local] [--base FILE] [-- trainer options]
+      Train, sign and publish a LoRA adapter from the interaction log (hardened container with no network, or
+      --local); exit 0 trained, 3 nothing to train, 4 locked (cron-friendly).
   keys generate [--out DIR]
       Generate a development Ed25519 signing key pair (default: <state>/keys).
 
@@ -190,20 +194,18 @@ async function smokeTest(io: Io, embedded: boolean): Promise<number> {
       });
     }
     await step('draft Generate', async () => {
-      const { response } = await session.pool
-        .get('draft')
-        .conn.skill.generate(
-          {
-            prompt: 'Say hi.',
-            maxTokens: 8,
-            stop: [],
-            temperature: 0,
-            grammar: '',
-            adapter: '',
-            logprobs: false,
-          },
-          { timeout: 30_000 },
-        );
+      const { response } = await session.pool.get('draft').conn.skill.generate(
+        {
+          prompt: 'Say hi.',
+          maxTokens: 8,
+          stop: [],
+          temperature: 0,
+          grammar: '',
+          adapter: '',
+          logprobs: false,
+        },
+        { timeout: 30_000 },
+      );
       return `${response.tokensGenerated} tokens at ${response.tokensPerSecond} tok/s, skill RSS ${response.ramMb.toFixed(0)} MiB`;
     });
     await step('image PreprocessImage', async () => {
@@ -340,6 +342,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         return await benchOmniLoop(rest.slice(1), io, parse);
       case 'keys':
         return await cmdKeys(rest, io);
+      case 'lora':
+        return await loraCommand(rest, io, parse);
       case undefined:
       case 'help':
       case '--help':

@@ -250,7 +250,7 @@ describe('limits', () => {
   it('refuses messages over the gRPC limit with RESOURCE_EXHAUSTED and keeps serving', async () => {
     const h = await startHarness({ maxMessageBytes: 256 * 1024 });
     try {
-      const big = await sharp({ create: { width: 600, height: 600, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
+      const big = await sharp({ create: { width: 600, height: 600, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
       expect(big.length).toBeGreaterThan(256 * 1024);
       const e = await h.fail(big);
       expect(e.code).toBe('RESOURCE_EXHAUSTED');
@@ -265,7 +265,7 @@ describe('limits', () => {
     // Effort-9 AVIF of a 2000×2000 noise picture takes seconds; the budget is 200 ms.
     const h = await startHarness({ pipeline: { timeoutMs: 200, avifEffort: 9 } });
     try {
-      const noisy = await sharp({ create: { width: 2000, height: 2000, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 50 } } }).jpeg().toBuffer();
+      const noisy = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 50 } } }).jpeg().toBuffer();
       const e = await h.fail(noisy, { format: 'avif', maxDimension: 2000 });
       expect(e.code).toBe('DEADLINE_EXCEEDED');
       expect(e.message).toMatch(/IMAGE_TIMEOUT/);

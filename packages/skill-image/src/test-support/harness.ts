@@ -1,11 +1,9 @@
 // Test helpers: a real skill-image service on loopback with its own temporary cache directory.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connectSkill, type ImageReply, type RpcError, type SkillConnection } from '@sarai/proto';
 import { createLogger } from '@sarai/skill-runtime';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import type { PipelineOptions } from '../pipeline.js';
 import { startImageSkill, type RunningImageSkill } from '../service.js';
@@ -98,36 +96,4 @@ export async function variantFiles(root: string): Promise<string[]> {
   return out.sort();
 }
 
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-
-/** Starts dist/main.js on an ephemeral port; resolves once it logs its port. */
-export async function startServiceProcess(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; logs: string[] }> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', METRICS_PORT: '-1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: string[] = [];
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        logs.push(line);
-        if (logs.length > 200) logs.shift();
-        try {
-          const j = JSON.parse(line) as { port?: number; msg?: string };
-          if (j.msg === 'image skill listening' && j.port) resolve(j.port);
-        } catch {
-          // not JSON
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => logs.push(`stderr: ${d.toString()}`));
-    child.once('exit', (code, signal) => reject(new Error(`service exited (${code ?? signal}) before listening: ${logs.join('\n')}`)));
-  });
-  return { child, port, logs };
-}
-
+export { startServiceProcess } from '../../bench/service-process.js';

@@ -24,7 +24,7 @@ const N_REPLAY = QUICK ? 60 : 400;
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();
@@ -35,10 +35,19 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 type Svc = Awaited<ReturnType<typeof startServiceProcess>>;
 
-async function service(dir: string): Promise<{ svc: Svc; conn: SkillConnection; call: (b: Uint8Array, format?: string) => Promise<ImageReply> }> {
+async function service(dir: string): Promise<{
+  svc: Svc;
+  conn: SkillConnection;
+  call: (b: Uint8Array, format?: string) => Promise<ImageReply>;
+}> {
   const svc = await startServiceProcess({ CACHE_DIR: dir, MALLOC_ARENA_MAX: '2' });
   const conn = connectSkill(`127.0.0.1:${svc.port}`);
-  return { svc, conn, call: (b, format = '') => conn.skill.preprocessImage({ imageData: b, format, quality: 0, maxDimension: 0 }).response };
+  return {
+    svc,
+    conn,
+    call: (b, format = '') =>
+      conn.skill.preprocessImage({ imageData: b, format, quality: 0, maxDimension: 0 }).response,
+  };
 }
 
 async function main(): Promise<void> {
@@ -79,21 +88,42 @@ async function main(): Promise<void> {
 
       // 2. Exact-repeat hits of a ~1 MB JPEG, and the transport alone as context.
       log('exact hits');
-      const big = photos[0]!;
+      const big = photos[0];
       const tHit: number[] = [];
       for (let i = 0; i < N_HIT; i++) {
         const [r, t] = await timed(() => call(big));
         if (r.cache !== 'exact') throw new Error(`expected an exact hit, got ${r.cache}`);
         tHit.push(t);
       }
-      rows.push([`exact hit over gRPC, ${(big.length / 1024).toFixed(0)} KiB JPEG, p50 / p99 (n=${N_HIT})`, `${ms(pct(tHit, 0.5))} / ${ms(pct(tHit, 0.99))} ms`, 'p50 ≤ 3 ms']);
+      rows.push([
+        `exact hit over gRPC, ${(big.length / 1024).toFixed(0)} KiB JPEG, p50 / p99 (n=${N_HIT})`,
+        `${ms(pct(tHit, 0.5))} / ${ms(pct(tHit, 0.99))} ms`,
+        'p50 ≤ 3 ms',
+      ]);
       const tWire: number[] = [];
-      const gen = { prompt: 'x'.repeat(big.length), maxTokens: 1, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false };
-      for (let i = 0; i < N_HIT; i++) tWire.push((await timed(() => conn.skill.generate(gen).response.catch(() => null)))[1]);
-      rows.push([`  context: same-size unary call doing no work (UNIMPLEMENTED), p50 / p99`, `${ms(pct(tWire, 0.5))} / ${ms(pct(tWire, 0.99))} ms`, '']);
+      const gen = {
+        prompt: 'x'.repeat(big.length),
+        maxTokens: 1,
+        stop: [],
+        temperature: 0,
+        grammar: '',
+        adapter: '',
+        logprobs: false,
+      };
+      for (let i = 0; i < N_HIT; i++)
+        tWire.push((await timed(() => conn.skill.generate(gen).response.catch(() => null)))[1]);
+      rows.push([
+        `  context: same-size unary call doing no work (UNIMPLEMENTED), p50 / p99`,
+        `${ms(pct(tWire, 0.5))} / ${ms(pct(tWire, 0.99))} ms`,
+        '',
+      ]);
       const tLocalHit: number[] = [];
       for (let i = 0; i < N_HIT; i++) tLocalHit.push((await timed(() => local.process(big)))[1]);
-      rows.push([`  context: exact hit in-process (sha256 + 2 syscalls), p50 / p99`, `${ms(pct(tLocalHit, 0.5))} / ${ms(pct(tLocalHit, 0.99))} ms`, '']);
+      rows.push([
+        `  context: exact hit in-process (sha256 + 2 syscalls), p50 / p99`,
+        `${ms(pct(tLocalHit, 0.5))} / ${ms(pct(tLocalHit, 0.99))} ms`,
+        '',
+      ]);
 
       // 3. Near-duplicate hits: each request's bytes are new (re-encoded / resized copies of a cached picture).
       log('near hits');
@@ -103,12 +133,19 @@ async function main(): Promise<void> {
       for (let i = 0; i < N_NEAR; i++) {
         const q = 55 + Math.floor(r0() * 40);
         const w = 800 + Math.floor(r0() * 800);
-        const dup = await sharp(photos[i % photos.length]!).resize(w).jpeg({ quality: q }).toBuffer();
+        const dup = await sharp(photos[i % photos.length])
+          .resize(w)
+          .jpeg({ quality: q })
+          .toBuffer();
         const [r, t] = await timed(() => call(dup));
         if (r.cache === 'near') nearHits += 1;
         tNear.push(t);
       }
-      rows.push([`near-duplicate hit over gRPC (resized + re-encoded copies), p50 / p99`, `${ms(pct(tNear, 0.5))} / ${ms(pct(tNear, 0.99))} ms`, `${nearHits}/${N_NEAR} near`]);
+      rows.push([
+        `near-duplicate hit over gRPC (resized + re-encoded copies), p50 / p99`,
+        `${ms(pct(tNear, 0.5))} / ${ms(pct(tNear, 0.99))} ms`,
+        `${nearHits}/${N_NEAR} near`,
+      ]);
 
       // 4. Throughput with 1, 2, 4 concurrent clients (one channel each).
       log('throughput');
@@ -122,20 +159,30 @@ async function main(): Promise<void> {
           const [, tH] = await timed(() =>
             Promise.all(
               conns.map(async (c) => {
-                while (left-- > 0) await c.skill.preprocessImage({ imageData: big, format: '', quality: 0, maxDimension: 0 }).response;
+                while (left-- > 0)
+                  await c.skill.preprocessImage({ imageData: big, format: '', quality: 0, maxDimension: 0 })
+                    .response;
               }),
             ),
           );
           hitRate.push(((N_THROUGHPUT_HITS / tH) * 1000).toFixed(0));
           const fresh: Buffer[] = [];
-          for (let i = 0; i < N_THROUGHPUT_MISS; i++) fresh.push(await encode(scene({ family: 'photo', seed: 1000 * clients + i, width: 1024, height: 768 }), 'jpeg', 88));
+          for (let i = 0; i < N_THROUGHPUT_MISS; i++)
+            fresh.push(
+              await encode(
+                scene({ family: 'photo', seed: 1000 * clients + i, width: 1024, height: 768 }),
+                'jpeg',
+                88,
+              ),
+            );
           let next = 0;
           const [, tM] = await timed(() =>
             Promise.all(
               conns.map(async (c) => {
                 while (next < fresh.length) {
-                  const b = fresh[next++]!;
-                  await c.skill.preprocessImage({ imageData: b, format: '', quality: 0, maxDimension: 0 }).response;
+                  const b = fresh[next++];
+                  await c.skill.preprocessImage({ imageData: b, format: '', quality: 0, maxDimension: 0 })
+                    .response;
                 }
               }),
             ),
@@ -145,8 +192,16 @@ async function main(): Promise<void> {
           for (const c of conns) c.close();
         }
       }
-      rows.push([`throughput, exact hits of the ${(big.length / 1024).toFixed(0)} KiB JPEG, 1 / 2 / 4 clients`, `${hitRate.join(' / ')} req/s`, '']);
-      rows.push([`throughput, misses (1024×768 JPEG → WebP), 1 / 2 / 4 clients`, `${missRate.join(' / ')} img/s`, '2 cores']);
+      rows.push([
+        `throughput, exact hits of the ${(big.length / 1024).toFixed(0)} KiB JPEG, 1 / 2 / 4 clients`,
+        `${hitRate.join(' / ')} req/s`,
+        '',
+      ]);
+      rows.push([
+        `throughput, misses (1024×768 JPEG → WebP), 1 / 2 / 4 clients`,
+        `${missRate.join(' / ')} img/s`,
+        '2 cores',
+      ]);
     } finally {
       conn.close();
       await local.close();
@@ -191,10 +246,26 @@ async function main(): Promise<void> {
         `matched ${((hits / N_REPLAY) * 100).toFixed(1)} % (exact ${exact}, near ${near}, near+upgraded ${upgraded})`,
         `ideal ${((ideal / N_REPLAY) * 100).toFixed(1)} %`,
       ]);
-      rows.push([`replay: false matches (another picture's entry returned/overwritten)`, `${falseHits} of ${hits} matches (${hits ? ((falseHits / hits) * 100).toFixed(2) : '0'} %)`, '0']);
-      rows.push([`replay: hit rate as counted by the service (ImageCacheStats)`, `${(stats.hitRate * 100).toFixed(1)} %`, '']);
-      rows.push([`replay: near-duplicates not matched (recomputed: safe, costs time)`, `${nearMissed} of ${nearTotal}`, '']);
-      rows.push([`replay: perceptual candidates refused by the collision guard`, `${stats.rejectedNearHits}`, '']);
+      rows.push([
+        `replay: false matches (another picture's entry returned/overwritten)`,
+        `${falseHits} of ${hits} matches (${hits ? ((falseHits / hits) * 100).toFixed(2) : '0'} %)`,
+        '0',
+      ]);
+      rows.push([
+        `replay: hit rate as counted by the service (ImageCacheStats)`,
+        `${(stats.hitRate * 100).toFixed(1)} %`,
+        '',
+      ]);
+      rows.push([
+        `replay: near-duplicates not matched (recomputed: safe, costs time)`,
+        `${nearMissed} of ${nearTotal}`,
+        '',
+      ]);
+      rows.push([
+        `replay: perceptual candidates refused by the collision guard`,
+        `${stats.rejectedNearHits}`,
+        '',
+      ]);
       rows.push([`replay: throughput, 1 client`, `${((N_REPLAY / tReplay) * 1000).toFixed(1)} req/s`, '']);
     } finally {
       replay.conn.close();

@@ -7,7 +7,15 @@
 import sharp, { type Sharp } from 'sharp';
 
 export type Family = 'photo' | 'document' | 'flat' | 'dark' | 'lowcontrast' | 'gradient' | 'noise';
-export const FAMILIES: readonly Family[] = ['photo', 'document', 'flat', 'dark', 'lowcontrast', 'gradient', 'noise'];
+export const FAMILIES: readonly Family[] = [
+  'photo',
+  'document',
+  'flat',
+  'dark',
+  'lowcontrast',
+  'gradient',
+  'noise',
+];
 
 /** mulberry32: small, fast, seedable. */
 export function rng(seed: number): () => number {
@@ -71,7 +79,7 @@ export class Canvas {
       for (let x = 0; x < this.width; x++) {
         const t = (x * dx + y * dy - off) / span;
         const i = (y * this.width + x) * 3;
-        for (let k = 0; k < 3; k++) this.data[i + k] = Math.round(c0[k]! + (c1[k]! - c0[k]!) * t);
+        for (let k = 0; k < 3; k++) this.data[i + k] = Math.round(c0[k] + (c1[k] - c0[k]) * t);
       }
     }
     return this;
@@ -80,7 +88,7 @@ export class Canvas {
   /** Adds uniform noise of ±amp to every channel. */
   noise(amp: number, rand: () => number): this {
     for (let i = 0; i < this.data.length; i++) {
-      this.data[i] = clamp(this.data[i]! + Math.round((rand() * 2 - 1) * amp));
+      this.data[i] = clamp(this.data[i] + Math.round((rand() * 2 - 1) * amp));
     }
     return this;
   }
@@ -141,7 +149,13 @@ export function scene(opts: SceneOptions): Canvas {
       c.fill(colour(rand, 0, 12));
       const n = 3 + Math.floor(rand() * 6);
       for (let i = 0; i < n; i++) {
-        c.rect(rand() * w, rand() * h, (0.1 + rand() * 0.4) * w, (0.1 + rand() * 0.4) * h, colour(rand, 0, 28));
+        c.rect(
+          rand() * w,
+          rand() * h,
+          (0.1 + rand() * 0.4) * w,
+          (0.1 + rand() * 0.4) * h,
+          colour(rand, 0, 28),
+        );
       }
       break;
     }
@@ -151,7 +165,11 @@ export function scene(opts: SceneOptions): Canvas {
       const n = 3 + Math.floor(rand() * 5);
       for (let i = 0; i < n; i++) {
         const d = Math.round((rand() * 2 - 1) * 10);
-        c.circle(rand() * w, rand() * h, (0.1 + rand() * 0.3) * Math.min(w, h), [base + d, base + d, base + d]);
+        c.circle(rand() * w, rand() * h, (0.1 + rand() * 0.3) * Math.min(w, h), [
+          base + d,
+          base + d,
+          base + d,
+        ]);
       }
       break;
     }
@@ -168,7 +186,11 @@ export function scene(opts: SceneOptions): Canvas {
 function drawWords(c: Canvas, rand: () => number, from: number, to: number, ink: Rgb): void {
   const lineH = Math.max(8, Math.round(c.height / 24));
   const glyphH = Math.round(lineH * 0.6);
-  for (let y = Math.round(lineH * 1.5 + from * c.height); y < Math.min(c.height - lineH, to * c.height); y += lineH) {
+  for (
+    let y = Math.round(lineH * 1.5 + from * c.height);
+    y < Math.min(c.height - lineH, to * c.height);
+    y += lineH
+  ) {
     let x = Math.round(c.width * 0.08);
     while (x < c.width * 0.9) {
       const len = 2 + Math.floor(rand() * 8);
@@ -197,12 +219,15 @@ export function smallEdit(base: Canvas, seed: number): Canvas {
   // it adds a small object. Half the edits change brightness only (same hue), half change colour.
   const mean = [0, 0, 0];
   for (let yy = y; yy < y + h; yy++) {
-    for (let xx = x; xx < x + w; xx++) for (let k = 0; k < 3; k++) mean[k]! += c.data[(yy * c.width + xx) * 3 + k]!;
+    for (let xx = x; xx < x + w; xx++)
+      for (let k = 0; k < 3; k++) mean[k] += c.data[(yy * c.width + xx) * 3 + k];
   }
   const m = mean.map((v) => v / (w * h));
-  const lum = 0.299 * m[0]! + 0.587 * m[1]! + 0.114 * m[2]!;
+  const lum = 0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2];
   const shift = lum > 127 ? -90 : 90;
-  const ink = (rand() < 0.5 ? m.map((v) => clamp(Math.round(v + shift))) : m.map((v) => (v > 127 ? 0 : 255))) as unknown as Rgb;
+  const ink = (rand() < 0.5
+    ? m.map((v) => clamp(Math.round(v + shift)))
+    : m.map((v) => (v > 127 ? 0 : 255))) as unknown as Rgb;
   c.rect(x, y, w, h, ink);
   return c;
 }
@@ -231,21 +256,31 @@ export type DupKind = 'reencode' | 'resize' | 'resize+reencode' | 'format';
  * A near-duplicate of an encoded picture: the same picture re-encoded at another quality, resized, or converted to
  * another format, as happens when the same photo arrives through different apps.
  */
-export async function nearDuplicate(original: Buffer, seed: number, kind?: DupKind): Promise<{ bytes: Buffer; how: string }> {
+export async function nearDuplicate(
+  original: Buffer,
+  seed: number,
+  kind?: DupKind,
+): Promise<{ bytes: Buffer; how: string }> {
   const rand = rng(seed ^ 0x9e3779b9);
-  const k: DupKind = kind ?? (['reencode', 'resize', 'resize+reencode', 'format'] as const)[Math.floor(rand() * 4)]!;
+  const k: DupKind =
+    kind ?? (['reencode', 'resize', 'resize+reencode', 'format'] as const)[Math.floor(rand() * 4)];
   const q = 40 + Math.floor(rand() * 56);
   const meta = await sharp(original).metadata();
   const factor = 0.4 + rand() * 0.9;
   const resized = () =>
-    sharp(original).resize(Math.max(16, Math.round((meta.width ?? 64) * factor)), undefined, { kernel: rand() < 0.5 ? 'lanczos3' : 'cubic' });
+    sharp(original).resize(Math.max(16, Math.round((meta.width ?? 64) * factor)), undefined, {
+      kernel: rand() < 0.5 ? 'lanczos3' : 'cubic',
+    });
   switch (k) {
     case 'reencode':
       return { bytes: await sharp(original).jpeg({ quality: q }).toBuffer(), how: `jpeg q${q}` };
     case 'resize':
       return { bytes: await resized().png().toBuffer(), how: `resize ×${factor.toFixed(2)} png` };
     case 'resize+reencode':
-      return { bytes: await resized().jpeg({ quality: q }).toBuffer(), how: `resize ×${factor.toFixed(2)} jpeg q${q}` };
+      return {
+        bytes: await resized().jpeg({ quality: q }).toBuffer(),
+        how: `resize ×${factor.toFixed(2)} jpeg q${q}`,
+      };
     case 'format':
       return { bytes: await sharp(original).webp({ quality: q }).toBuffer(), how: `webp q${q}` };
   }
@@ -270,7 +305,12 @@ export interface ReplayItem {
  * near-duplicates (re-encoded/resized), mixed with new pictures of every family and small-edit look-alikes
  * (which are new pictures).
  */
-export async function replayWorkload(opts: { seed: number; count: number; repeatRate?: number; nearRate?: number }): Promise<ReplayItem[]> {
+export async function replayWorkload(opts: {
+  seed: number;
+  count: number;
+  repeatRate?: number;
+  nearRate?: number;
+}): Promise<ReplayItem[]> {
   const rand = rng(opts.seed);
   const repeatRate = opts.repeatRate ?? 0.45;
   const nearRate = opts.nearRate ?? 0.25;
@@ -280,19 +320,19 @@ export async function replayWorkload(opts: { seed: number; count: number; repeat
   while (items.length < opts.count) {
     const r = rand();
     if (seen.length > 0 && r < repeatRate) {
-      const s = seen[Math.floor(rand() * seen.length)]!;
+      const s = seen[Math.floor(rand() * seen.length)];
       items.push({ bytes: s.bytes, picture: s.picture, kind: 'repeat' });
     } else if (seen.length > 0 && r < repeatRate + nearRate) {
-      const s = seen[Math.floor(rand() * seen.length)]!;
+      const s = seen[Math.floor(rand() * seen.length)];
       const d = await nearDuplicate(s.bytes, Math.floor(rand() * 2 ** 31));
       items.push({ bytes: d.bytes, picture: s.picture, kind: 'near' });
     } else {
-      const family = FAMILIES[Math.floor(rand() * FAMILIES.length)]!;
+      const family = FAMILIES[Math.floor(rand() * FAMILIES.length)];
       let canvas: Canvas;
       let picture: string;
       // A quarter of new pictures are small edits of one seen before: look-alikes that must not hit.
       if (seen.length > 0 && rand() < 0.25) {
-        const base = seen[Math.floor(rand() * seen.length)]!;
+        const base = seen[Math.floor(rand() * seen.length)];
         canvas = smallEdit(base.canvas, n);
         picture = `${base.picture}~edit${n}`;
       } else {

@@ -138,7 +138,11 @@ export class CacheStore {
       real = await fs.realpath(opts.root);
       await fs.access(real, fsc.R_OK | fsc.W_OK | fsc.X_OK);
     } catch (e) {
-      throw new ImageError('IMAGE_CACHE_IO', `cache directory ${opts.root} is not usable: ${(e as Error).message}`, { cause: e });
+      throw new ImageError(
+        'IMAGE_CACHE_IO',
+        `cache directory ${opts.root} is not usable: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     const store = new CacheStore(
       real,
@@ -152,7 +156,10 @@ export class CacheStore {
     await store.scan();
     await store.sweep();
     store.timer = setInterval(() => {
-      void store.flush().then(() => store.sweep()).catch((e: unknown) => store.logger?.warn({ err: e }, 'cache maintenance failed'));
+      void store
+        .flush()
+        .then(() => store.sweep())
+        .catch((e: unknown) => store.logger?.warn({ err: e }, 'cache maintenance failed'));
     }, PERSIST_EVERY_MS);
     store.timer.unref();
     return store;
@@ -173,7 +180,10 @@ export class CacheStore {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
         throw new ImageError('IMAGE_CACHE_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
       }
-      await this.writeAtomic(file, JSON.stringify({ layout: LAYOUT_VERSION, writer: '@sarai/skill-image' }) + '\n');
+      await this.writeAtomic(
+        file,
+        JSON.stringify({ layout: LAYOUT_VERSION, writer: '@sarai/skill-image' }) + '\n',
+      );
     }
   }
 
@@ -202,7 +212,10 @@ export class CacheStore {
         }
       }
     }
-    this.logger?.info({ entries: this.entries.size, bytes: this.totalBytes, root: this.root }, 'image cache index loaded');
+    this.logger?.info(
+      { entries: this.entries.size, bytes: this.totalBytes, root: this.root },
+      'image cache index loaded',
+    );
   }
 
   private async loadEntry(dir: string, id: string, now: number): Promise<CacheEntry | undefined> {
@@ -220,8 +233,10 @@ export class CacheStore {
     } catch (e) {
       const st = await fs.stat(dir);
       // No entry.json: a creation that never finished (or is finishing in another process right now).
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && now - st.mtimeMs > STALE_MS) await fs.rm(dir, { recursive: true, force: true });
-      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') await fs.rm(dir, { recursive: true, force: true });
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && now - st.mtimeMs > STALE_MS)
+        await fs.rm(dir, { recursive: true, force: true });
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        await fs.rm(dir, { recursive: true, force: true });
       return undefined;
     }
     if (raw.layout !== LAYOUT_VERSION || raw.id !== id || !HEX64.test(raw.phash)) return undefined;
@@ -232,7 +247,8 @@ export class CacheStore {
       colour: Uint8Array.from(Buffer.from(raw.colour, 'base64')),
       detail: Uint8Array.from(Buffer.from(raw.detail, 'base64')),
     };
-    if (!(keys.width > 0 && keys.height > 0 && keys.colour.length === 192 && keys.detail.length === 3072)) return undefined;
+    if (!(keys.width > 0 && keys.height > 0 && keys.colour.length === 192 && keys.detail.length === 3072))
+      return undefined;
     const variants = new Map<string, VariantRecord>();
     let bytes = 0;
     for (const [key, v] of Object.entries(raw.variants ?? {})) {
@@ -374,7 +390,10 @@ export class CacheStore {
       if (real === abs && st.isFile() && st.size === v.bytes) return true;
       this.logger?.warn({ id: e.id, file: v.file }, 'cache file changed on disk; recomputing');
     } catch {
-      this.logger?.debug({ id: e.id, file: v.file }, 'cache file gone (evicted by another process?); recomputing');
+      this.logger?.debug(
+        { id: e.id, file: v.file },
+        'cache file gone (evicted by another process?); recomputing',
+      );
     }
     if (e.variants.get(key) === v) {
       e.variants.delete(key);
@@ -386,10 +405,17 @@ export class CacheStore {
   }
 
   /** Writes a variant file and the entry's metadata atomically, then enforces the budget. */
-  async putVariant(e: CacheEntry, key: string, v: Omit<VariantRecord, 'file'>, data: Uint8Array): Promise<VariantRecord> {
-    if (!OUTPUT_FORMATS.includes(v.format)) throw new ImageError('IMAGE_CACHE_IO', `bad variant format ${v.format}`);
+  async putVariant(
+    e: CacheEntry,
+    key: string,
+    v: Omit<VariantRecord, 'file'>,
+    data: Uint8Array,
+  ): Promise<VariantRecord> {
+    if (!OUTPUT_FORMATS.includes(v.format))
+      throw new ImageError('IMAGE_CACHE_IO', `bad variant format ${v.format}`);
     const record: VariantRecord = { ...v, file: `${key}.${EXTENSION[v.format]}` };
-    if (!VARIANT_FILE.test(record.file)) throw new ImageError('IMAGE_CACHE_IO', `bad variant file name ${record.file}`);
+    if (!VARIANT_FILE.test(record.file))
+      throw new ImageError('IMAGE_CACHE_IO', `bad variant file name ${record.file}`);
     const dir = await this.entryDir(e);
     try {
       await this.writeAtomic(path.join(dir, record.file), data);
@@ -408,7 +434,11 @@ export class CacheStore {
       e.pending = false;
     } catch (err) {
       if (err instanceof ImageError) throw err;
-      throw new ImageError('IMAGE_CACHE_IO', `cannot write to the image cache ${this.root}: ${(err as Error).message}`, { cause: err });
+      throw new ImageError(
+        'IMAGE_CACHE_IO',
+        `cannot write to the image cache ${this.root}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     await this.enforceBudget();
     return record;
@@ -422,7 +452,9 @@ export class CacheStore {
       const real = await fs.realpath(dir);
       if (real !== dir) throw new Error(`${rel} resolves to ${real}, outside the expected place (symlink?)`);
     } catch (err) {
-      throw new ImageError('IMAGE_CACHE_IO', `cannot use cache directory ${dir}: ${(err as Error).message}`, { cause: err });
+      throw new ImageError('IMAGE_CACHE_IO', `cannot use cache directory ${dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return dir;
   }
@@ -443,7 +475,10 @@ export class CacheStore {
       lastAccess: e.lastAccess,
     };
     e.dirty = false;
-    await this.writeAtomic(path.join(this.absolutePath(`e/${e.id.slice(0, 2)}/${e.id}`), ENTRY_FILE), JSON.stringify(file));
+    await this.writeAtomic(
+      path.join(this.absolutePath(`e/${e.id.slice(0, 2)}/${e.id}`), ENTRY_FILE),
+      JSON.stringify(file),
+    );
   }
 
   private async writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
@@ -481,7 +516,9 @@ export class CacheStore {
   async enforceBudget(): Promise<void> {
     const { maxBytes, maxEntries } = this.limits;
     if (this.totalBytes <= maxBytes && this.entries.size <= maxEntries) return;
-    const lru = [...this.entries.values()].filter((e) => e.busy === 0 && !e.pending).sort((a, b) => a.lastAccess - b.lastAccess);
+    const lru = [...this.entries.values()]
+      .filter((e) => e.busy === 0 && !e.pending)
+      .sort((a, b) => a.lastAccess - b.lastAccess);
     const victims: CacheEntry[] = [];
     let bytes = this.totalBytes;
     let count = this.entries.size;
@@ -497,7 +534,9 @@ export class CacheStore {
   /** Evicts entries unused for longer than maxAgeMs, then enforces the size limits. */
   async sweep(): Promise<void> {
     const cutoff = Date.now() - this.limits.maxAgeMs;
-    await this.evict([...this.entries.values()].filter((e) => e.busy === 0 && !e.pending && e.lastAccess < cutoff));
+    await this.evict(
+      [...this.entries.values()].filter((e) => e.busy === 0 && !e.pending && e.lastAccess < cutoff),
+    );
     await this.enforceBudget();
   }
 
@@ -512,9 +551,11 @@ export class CacheStore {
     this.counters.evictedBytes += bytes;
     this.onEvict(victims.length, bytes);
     for (const e of victims) {
-      await fs.rm(this.absolutePath(`e/${e.id.slice(0, 2)}/${e.id}`), { recursive: true, force: true }).catch((err: unknown) => {
-        this.logger?.warn({ err, id: e.id }, 'could not remove evicted entry');
-      });
+      await fs
+        .rm(this.absolutePath(`e/${e.id.slice(0, 2)}/${e.id}`), { recursive: true, force: true })
+        .catch((err: unknown) => {
+          this.logger?.warn({ err, id: e.id }, 'could not remove evicted entry');
+        });
     }
     this.logger?.debug({ count: victims.length, bytes }, 'evicted image cache entries');
   }

@@ -21,10 +21,16 @@ export const imageConfigSchema = commonConfigSchema.extend({
     .string()
     .default('jpeg,png,webp,gif,avif')
     .transform((s, ctx) => {
-      const list = s.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+      const list = s
+        .split(',')
+        .map((x) => x.trim().toLowerCase())
+        .filter(Boolean);
       const bad = list.filter((x) => !INPUT_FORMATS.includes(x as InputFormat));
       if (bad.length > 0 || list.length === 0) {
-        ctx.addIssue({ code: 'custom', message: `unknown format(s) ${bad.join(', ') || '(none)'}; known: ${INPUT_FORMATS.join(', ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown format(s) ${bad.join(', ') || '(none)'}; known: ${INPUT_FORMATS.join(', ')}`,
+        });
         return z.NEVER;
       }
       return list as InputFormat[];

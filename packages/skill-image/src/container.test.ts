@@ -20,7 +20,9 @@ import { encode, scene } from '../bench/generator.js';
 import { tempDir } from './test-support/harness.js';
 
 const run = promisify(execFile);
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 const IMAGE = process.env['SKILL_IMAGE_TAG'] ?? `sarai/skill-image:${pkg.version}`;
 const LIMITS = { memoryMiB: 512, cpus: 1 }; // the seed's limits for skill-image
 
@@ -60,7 +62,9 @@ describe(`container ${IMAGE}`, () => {
   it('is hardened (docker inspect and from inside); the cache volume is its only writable mount', async () => {
     const inspect = await inspectContainer(container);
     // testkit requires every mount read-only; /cache is the one the service exists to write.
-    expect(hardeningViolations(inspect, hardened.hardening)).toEqual([`mount ${cacheDir} -> /cache is writable, expected read-only`]);
+    expect(hardeningViolations(inspect, hardened.hardening)).toEqual([
+      `mount ${cacheDir} -> /cache is writable, expected read-only`,
+    ]);
     expect(inspect.Mounts.filter((m) => m.RW).map((m) => m.Destination)).toEqual(['/cache']);
     expect(inspect.Config.Healthcheck?.Test).toEqual([
       'CMD',
@@ -89,7 +93,11 @@ describe(`container ${IMAGE}`, () => {
   });
 
   it('refuses a decompression bomb and keeps serving inside 512 MB', async () => {
-    const bomb = await sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
+    const bomb = await sharp({
+      create: { width: 10_000, height: 10_000, channels: 3, background: { r: 0, g: 0, b: 0 } },
+    })
+      .png()
+      .toBuffer();
     const err = await call(bomb).then(
       () => null,
       (e: { code: string; message: string }) => e,
@@ -105,9 +113,11 @@ describe(`container ${IMAGE}`, () => {
     const before = await call(original);
     await container.restart();
     connect();
-    await expect.poll(async () => (await conn.grpcHealth.check({ service: '' }).response.catch(() => null))?.status, { timeout: 30_000 }).toBe(
-      grpcHealthV1.HealthCheckResponse_ServingStatus.SERVING,
-    );
+    await expect
+      .poll(async () => (await conn.grpcHealth.check({ service: '' }).response.catch(() => null))?.status, {
+        timeout: 30_000,
+      })
+      .toBe(grpcHealthV1.HealthCheckResponse_ServingStatus.SERVING);
     const again = await call(original);
     expect(again.cache).toBe('exact');
     expect(again.webpPath).toBe(before.webpPath);

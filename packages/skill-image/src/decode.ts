@@ -42,19 +42,34 @@ export function explainDecodeError(e: unknown, format: InputFormat, limits: Deco
   const msg = (e as Error)?.message ?? String(e);
   const F = format.toUpperCase();
   if (/exceeds pixel limit/i.test(msg)) {
-    return new ImageError('IMAGE_TOO_LARGE', `${F} image has more pixels than the ${mp(limits.maxPixels)} limit (IMAGE_MAX_PIXELS)`);
+    return new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${F} image has more pixels than the ${mp(limits.maxPixels)} limit (IMAGE_MAX_PIXELS)`,
+    );
   }
   if (/timeout/i.test(msg)) {
-    return new ImageError('IMAGE_TIMEOUT', `processing the ${F} image took longer than ${limits.timeoutSeconds} s (IMAGE_TIMEOUT_MS)`);
+    return new ImageError(
+      'IMAGE_TIMEOUT',
+      `processing the ${F} image took longer than ${limits.timeoutSeconds} s (IMAGE_TIMEOUT_MS)`,
+    );
   }
   if (/out of memory|memory allocation|cannot allocate|failed to allocate/i.test(msg)) {
-    return new ImageError('IMAGE_TOO_LARGE', `${F} image needs more memory than this service has: send a smaller image`);
+    return new ImageError(
+      'IMAGE_TOO_LARGE',
+      `${F} image needs more memory than this service has: send a smaller image`,
+    );
   }
   if (/unsupported image format/i.test(msg)) {
-    return new ImageError('IMAGE_UNSUPPORTED_FORMAT', `image_data starts like ${F} but no accepted decoder can read it`);
+    return new ImageError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `image_data starts like ${F} but no accepted decoder can read it`,
+    );
   }
   const detail = msg.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return new ImageError('IMAGE_CORRUPT', `${F} data is corrupt or truncated and cannot be decoded: ${detail}`);
+  return new ImageError(
+    'IMAGE_CORRUPT',
+    `${F} data is corrupt or truncated and cannot be decoded: ${detail}`,
+  );
 }
 
 /** Reads the header only: format, oriented size, pixel count against the limit. */
@@ -67,15 +82,22 @@ export async function probe(input: Uint8Array, format: InputFormat, limits: Deco
     throw explainDecodeError(e, format, limits);
   }
   if (m.format !== SHARP_FORMAT[format]) {
-    throw new ImageError('IMAGE_UNSUPPORTED_FORMAT', `image_data starts like ${format.toUpperCase()} but decodes as ${m.format ?? 'nothing'}`);
+    throw new ImageError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `image_data starts like ${format.toUpperCase()} but decodes as ${m.format ?? 'nothing'}`,
+    );
   }
   if (format === 'avif' && m.compression !== 'av1') {
-    throw new ImageError('IMAGE_UNSUPPORTED_FORMAT', `HEIF with ${m.compression ?? 'unknown'} compression is not supported: send AVIF, JPEG or PNG`);
+    throw new ImageError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `HEIF with ${m.compression ?? 'unknown'} compression is not supported: send AVIF, JPEG or PNG`,
+    );
   }
   // Only the first frame of animated images is decoded (pages: 1).
   const frameW = m.width ?? 0;
   const frameH = m.pageHeight ?? m.height ?? 0;
-  if (!(frameW > 0 && frameH > 0)) throw new ImageError('IMAGE_CORRUPT', `${format.toUpperCase()} header has no valid dimensions`);
+  if (!(frameW > 0 && frameH > 0))
+    throw new ImageError('IMAGE_CORRUPT', `${format.toUpperCase()} header has no valid dimensions`);
   const pixels = frameW * frameH;
   if (pixels > limits.maxPixels) {
     throw new ImageError(
@@ -94,7 +116,11 @@ export async function probe(input: Uint8Array, format: InputFormat, limits: Deco
 }
 
 /** Decodes a 64×64 RGB thumbnail (no JPEG shrink-on-load: stable keys) and derives the perceptual keys. */
-export async function perceptualKeys(input: Uint8Array, p: Probe, limits: DecodeLimits): Promise<PerceptualKeys> {
+export async function perceptualKeys(
+  input: Uint8Array,
+  p: Probe,
+  limits: DecodeLimits,
+): Promise<PerceptualKeys> {
   try {
     const { data, info } = await sharp(input, inputOptions(limits))
       .timeout({ seconds: limits.timeoutSeconds })
@@ -114,7 +140,7 @@ function toRgb(data: Buffer, channels: number): Uint8Array {
   if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, n * 3);
   const out = new Uint8Array(n * 3);
   for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) out[i * 3 + k] = data[i * channels + (channels >= 3 ? k : 0)]!;
+    for (let k = 0; k < 3; k++) out[i * 3 + k] = data[i * channels + (channels >= 3 ? k : 0)];
   }
   return out;
 }
@@ -133,11 +159,19 @@ export interface Encoded {
 }
 
 /** Auto-orients, fits inside max_dimension (never enlarges), strips metadata, converts to sRGB, encodes. */
-export async function encodeVariant(input: Uint8Array, p: Probe, spec: EncodeSpec, limits: DecodeLimits): Promise<Encoded> {
+export async function encodeVariant(
+  input: Uint8Array,
+  p: Probe,
+  spec: EncodeSpec,
+  limits: DecodeLimits,
+): Promise<Encoded> {
   try {
-    let img = sharp(input, inputOptions(limits))
-      .timeout({ seconds: limits.timeoutSeconds })
-      .resize({ width: spec.maxDimension, height: spec.maxDimension, fit: 'inside', withoutEnlargement: true });
+    let img = sharp(input, inputOptions(limits)).timeout({ seconds: limits.timeoutSeconds }).resize({
+      width: spec.maxDimension,
+      height: spec.maxDimension,
+      fit: 'inside',
+      withoutEnlargement: true,
+    });
     switch (spec.format) {
       case 'webp':
         img = img.webp({ quality: spec.quality });

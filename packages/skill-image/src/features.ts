@@ -61,9 +61,9 @@ export function keysFromThumbnail(rgb: Uint8Array, width: number, height: number
   if (rgb.length !== n * 3) throw new Error(`thumbnail must be ${THUMB_SIZE}x${THUMB_SIZE} RGB`);
   const rgba = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) {
-    rgba[i * 4] = rgb[i * 3]!;
-    rgba[i * 4 + 1] = rgb[i * 3 + 1]!;
-    rgba[i * 4 + 2] = rgb[i * 3 + 2]!;
+    rgba[i * 4] = rgb[i * 3];
+    rgba[i * 4 + 1] = rgb[i * 3 + 1];
+    rgba[i * 4 + 2] = rgb[i * 3 + 2];
     rgba[i * 4 + 3] = 255;
   }
   const phash = imghash.hashRaw({ width: THUMB_SIZE, height: THUMB_SIZE, data: rgba }, PHASH_BITS);
@@ -85,7 +85,7 @@ function boxDown(src: Uint8Array, size: number, channels: number, out: number): 
       for (let c = 0; c < channels; c++) {
         let sum = 0;
         for (let dy = 0; dy < f; dy++) {
-          for (let dx = 0; dx < f; dx++) sum += src[((y * f + dy) * size + x * f + dx) * channels + c]!;
+          for (let dx = 0; dx < f; dx++) sum += src[((y * f + dy) * size + x * f + dx) * channels + c];
         }
         res[(y * out + x) * channels + c] = Math.round(sum / (f * f));
       }
@@ -104,7 +104,7 @@ const POP = new Uint8Array(256).map((_, i) => {
 export function hamming(a: string, b: string): number {
   let d = 0;
   for (let i = 0; i < a.length; i += 2) {
-    d += POP[(parseInt(a.slice(i, i + 2), 16) ^ parseInt(b.slice(i, i + 2), 16)) & 0xff]!;
+    d += POP[(parseInt(a.slice(i, i + 2), 16) ^ parseInt(b.slice(i, i + 2), 16)) & 0xff];
   }
   return d;
 }
@@ -116,12 +116,15 @@ export function hashBytes(hex: string): Uint8Array {
 
 export function hammingBytes(a: Uint8Array, b: Uint8Array): number {
   let d = 0;
-  for (let i = 0; i < a.length; i++) d += POP[a[i]! ^ b[i]!]!;
+  for (let i = 0; i < a.length; i++) d += POP[a[i] ^ b[i]];
   return d;
 }
 
 /** True when the aspect ratios agree within what rounding a resize to integer pixels can explain. */
-export function aspectMatches(a: { width: number; height: number }, b: { width: number; height: number }): boolean {
+export function aspectMatches(
+  a: { width: number; height: number },
+  b: { width: number; height: number },
+): boolean {
   const minW = Math.min(a.width, b.width);
   const minH = Math.min(a.height, b.height);
   const tol = 0.6 / minW + 0.6 / minH + 0.005;
@@ -140,7 +143,7 @@ export interface GuardDistances {
 /** Every distance the guard looks at (phash Hamming first: callers skip the rest for far candidates). */
 export function distances(a: PerceptualKeys, b: PerceptualKeys): GuardDistances {
   let colour = 0;
-  for (let i = 0; i < a.colour.length; i++) colour += Math.abs(a.colour[i]! - b.colour[i]!);
+  for (let i = 0; i < a.colour.length; i++) colour += Math.abs(a.colour[i] - b.colour[i]);
   const d = detailDistances(a.detail, b.detail);
   return {
     hamming: hamming(a.phash, b.phash),
@@ -150,7 +153,10 @@ export function distances(a: PerceptualKeys, b: PerceptualKeys): GuardDistances 
   };
 }
 
-function detailDistances(a: Uint8Array, b: Uint8Array): { detailMad: number; detailMax: number; detailBlob: number } {
+function detailDistances(
+  a: Uint8Array,
+  b: Uint8Array,
+): { detailMad: number; detailMax: number; detailBlob: number } {
   const S = DETAIL_SIZE;
   const n = S * S;
   const diff = new Float32Array(n);
@@ -161,13 +167,13 @@ function detailDistances(a: Uint8Array, b: Uint8Array): { detailMad: number; det
     let sa = 0;
     let sb = 0;
     for (let i = 0; i < n; i++) {
-      sa += a[i * 3 + c]!;
-      sb += b[i * 3 + c]!;
+      sa += a[i * 3 + c];
+      sb += b[i * 3 + c];
     }
     const shift = (sa - sb) / n;
     let mad = 0;
     for (let i = 0; i < n; i++) {
-      const v = a[i * 3 + c]! - b[i * 3 + c]! - shift;
+      const v = a[i * 3 + c] - b[i * 3 + c] - shift;
       diff[i] = v;
       const av = Math.abs(v);
       mad += av;
@@ -184,7 +190,7 @@ function detailDistances(a: Uint8Array, b: Uint8Array): { detailMad: number; det
           for (let dx = -1; dx <= 1; dx++) {
             const xx = x + dx;
             if (xx < 0 || xx >= S) continue;
-            sum += diff[yy * S + xx]!;
+            sum += diff[yy * S + xx];
             cnt += 1;
           }
         }
@@ -202,7 +208,11 @@ export type MatchVerdict = 'same' | 'candidate-rejected' | 'different';
  * Decides whether two pictures are the same for caching. `different` = not a candidate (phash far apart);
  * `candidate-rejected` = the phash says close but the guard (aspect, colour, detail) refuses: a collision avoided.
  */
-export function matchVerdict(a: PerceptualKeys, b: PerceptualKeys, t: MatchThresholds = DEFAULT_THRESHOLDS): MatchVerdict {
+export function matchVerdict(
+  a: PerceptualKeys,
+  b: PerceptualKeys,
+  t: MatchThresholds = DEFAULT_THRESHOLDS,
+): MatchVerdict {
   if (hamming(a.phash, b.phash) > t.maxHamming) return 'different';
   return guardAccepts(distances(a, b), t) ? 'same' : 'candidate-rejected';
 }

@@ -13,7 +13,12 @@ export const DEFAULT_INPUT_FORMATS: readonly InputFormat[] = ['jpeg', 'png', 'we
 
 export type OutputFormat = 'webp' | 'jpeg' | 'avif' | 'png';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['webp', 'jpeg', 'avif', 'png'];
-export const EXTENSION: Readonly<Record<OutputFormat, string>> = { webp: 'webp', jpeg: 'jpg', avif: 'avif', png: 'png' };
+export const EXTENSION: Readonly<Record<OutputFormat, string>> = {
+  webp: 'webp',
+  jpeg: 'jpg',
+  avif: 'avif',
+  png: 'png',
+};
 
 /** libvips buffer loaders per allowed input format (the only loaders left unblocked). */
 const LOADERS: Readonly<Record<InputFormat, string>> = {
@@ -49,13 +54,15 @@ export function restrictDecoders(allowed: readonly InputFormat[]): void {
   restricted = key;
 }
 
-const ascii = (b: Uint8Array, from: number, to: number) => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');
+const ascii = (b: Uint8Array, from: number, to: number) =>
+  Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');
 
 /** Names what the bytes look like when they are not an accepted image (for error messages). */
 function describeOther(b: Uint8Array): string | undefined {
   const head = ascii(b, 0, Math.min(b.length, 256)).trimStart().toLowerCase();
   if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'SVG';
-  if (head.startsWith('<?xml') || head.startsWith('<!doctype') || head.startsWith('<html')) return 'XML/HTML text';
+  if (head.startsWith('<?xml') || head.startsWith('<!doctype') || head.startsWith('<html'))
+    return 'XML/HTML text';
   if (head.startsWith('%pdf')) return 'PDF';
   if (head.startsWith('8bps')) return 'PSD';
   if (head.startsWith('bm')) return 'BMP';
@@ -65,7 +72,8 @@ function describeOther(b: Uint8Array): string | undefined {
   if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip data';
   let printable = 0;
   const n = Math.min(b.length, 512);
-  for (let i = 0; i < n; i++) if ((b[i]! >= 0x20 && b[i]! < 0x7f) || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) printable++;
+  for (let i = 0; i < n; i++)
+    if ((b[i] >= 0x20 && b[i] < 0x7f) || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09) printable++;
   if (n > 0 && printable / n > 0.95) return 'text';
   return undefined;
 }
@@ -82,7 +90,8 @@ export function sniffFormat(b: Uint8Array): InputFormat | 'heic' | undefined {
     const brands: string[] = [ascii(b, 8, 12)];
     for (let o = 16; o + 4 <= boxLen; o += 4) brands.push(ascii(b, o, o + 4));
     if (brands.includes('avif') || brands.includes('avis')) return 'avif';
-    if (brands.some((x) => ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'].includes(x))) return 'heic';
+    if (brands.some((x) => ['heic', 'heix', 'hevc', 'hevx', 'heim', 'heis', 'mif1', 'msf1'].includes(x)))
+      return 'heic';
   }
   return undefined;
 }
@@ -92,7 +101,10 @@ export function acceptInput(b: Uint8Array, allowed: readonly InputFormat[]): Inp
   const f = sniffFormat(b);
   const list = allowed.join(', ');
   if (f === 'heic') {
-    throw new ImageError('IMAGE_UNSUPPORTED_FORMAT', `HEIC/HEIF (HEVC) images are not supported: convert to JPEG or AVIF (accepted: ${list})`);
+    throw new ImageError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `HEIC/HEIF (HEVC) images are not supported: convert to JPEG or AVIF (accepted: ${list})`,
+    );
   }
   if (f === undefined) {
     const what = describeOther(b);
@@ -104,7 +116,10 @@ export function acceptInput(b: Uint8Array, allowed: readonly InputFormat[]): Inp
     );
   }
   if (!allowed.includes(f)) {
-    throw new ImageError('IMAGE_UNSUPPORTED_FORMAT', `${f.toUpperCase()} input is not accepted by this service (accepted: ${list})`);
+    throw new ImageError(
+      'IMAGE_UNSUPPORTED_FORMAT',
+      `${f.toUpperCase()} input is not accepted by this service (accepted: ${list})`,
+    );
   }
   return f;
 }

@@ -27,8 +27,16 @@ export function createImageMetrics(registry: Registry, stats: () => CacheStats):
     help: 'Perceptual-hash candidates refused by the collision guard (would have been false hits)',
     registers: [registry],
   });
-  const bytesIn = new Counter({ name: 'sarai_image_input_bytes_total', help: 'Bytes of images received', registers: [registry] });
-  const bytesOut = new Counter({ name: 'sarai_image_output_bytes_total', help: 'Bytes of output files returned', registers: [registry] });
+  const bytesIn = new Counter({
+    name: 'sarai_image_input_bytes_total',
+    help: 'Bytes of images received',
+    registers: [registry],
+  });
+  const bytesOut = new Counter({
+    name: 'sarai_image_output_bytes_total',
+    help: 'Bytes of output files returned',
+    registers: [registry],
+  });
   const stage = new Histogram({
     name: 'sarai_image_stage_duration_seconds',
     help: 'Time per pipeline stage (hash, probe, keys, encode, write)',

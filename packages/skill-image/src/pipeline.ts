@@ -116,7 +116,12 @@ export interface PipelineOptions {
   observer?: PipelineObserver;
 }
 
-export const DEFAULT_QUALITY: Readonly<Record<OutputFormat, number>> = { webp: 80, jpeg: 82, avif: 50, png: 0 };
+export const DEFAULT_QUALITY: Readonly<Record<OutputFormat, number>> = {
+  webp: 80,
+  jpeg: 82,
+  avif: 50,
+  png: 0,
+};
 
 interface Resolved {
   format: OutputFormat;
@@ -128,7 +133,10 @@ interface Resolved {
 function intOption(name: string, v: number | undefined, def: number, min: number, max: number): number {
   const x = v ?? def;
   if (!Number.isInteger(x) || x < min || x > max) {
-    throw new ImageError('IMAGE_BAD_CONFIG', `${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
+    throw new ImageError(
+      'IMAGE_BAD_CONFIG',
+      `${name} must be an integer in [${min}, ${max}], got ${String(v)}`,
+    );
   }
   return x;
 }
@@ -187,8 +195,8 @@ class Limiter {
   }
 
   private pump(): void {
-    while (this.waiting.length > 0 && this.fits(this.waiting[0]!.weight)) {
-      const next = this.waiting.shift()!;
+    for (let next = this.waiting[0]; next !== undefined && this.fits(next.weight); next = this.waiting[0]) {
+      this.waiting.shift();
       if (next.cancelled) continue;
       this.take(next.weight);
       next.start();
@@ -246,7 +254,9 @@ export class ImagePipeline {
 
   private constructor(
     readonly store: CacheStore,
-    private readonly o: Required<Omit<PipelineOptions, 'logger' | 'observer' | 'defaultQuality' | 'thresholds'>> & {
+    private readonly o: Required<
+      Omit<PipelineOptions, 'logger' | 'observer' | 'defaultQuality' | 'thresholds'>
+    > & {
       defaultQuality: Record<OutputFormat, number>;
     },
     private readonly limits: DecodeLimits,
@@ -262,17 +272,30 @@ export class ImagePipeline {
     const inputFormats = [...(opts.inputFormats ?? DEFAULT_INPUT_FORMATS)];
     for (const f of inputFormats) {
       if (!INPUT_FORMATS.includes(f)) {
-        throw new ImageError('IMAGE_BAD_CONFIG', `unknown input format "${f}" (known: ${INPUT_FORMATS.join(', ')})`);
+        throw new ImageError(
+          'IMAGE_BAD_CONFIG',
+          `unknown input format "${f}" (known: ${INPUT_FORMATS.join(', ')})`,
+        );
       }
     }
-    if (inputFormats.length === 0) throw new ImageError('IMAGE_BAD_CONFIG', 'at least one input format must be accepted');
+    if (inputFormats.length === 0)
+      throw new ImageError('IMAGE_BAD_CONFIG', 'at least one input format must be accepted');
     const defaultFormat = opts.defaultFormat ?? 'webp';
     if (!OUTPUT_FORMATS.includes(defaultFormat)) {
-      throw new ImageError('IMAGE_BAD_CONFIG', `unknown default format "${defaultFormat}" (known: ${OUTPUT_FORMATS.join(', ')})`);
+      throw new ImageError(
+        'IMAGE_BAD_CONFIG',
+        `unknown default format "${defaultFormat}" (known: ${OUTPUT_FORMATS.join(', ')})`,
+      );
     }
     const defaultQuality = { ...DEFAULT_QUALITY };
     for (const f of OUTPUT_FORMATS) {
-      defaultQuality[f] = intOption(`default quality of ${f}`, opts.defaultQuality?.[f], DEFAULT_QUALITY[f], f === 'png' ? 0 : 1, 100);
+      defaultQuality[f] = intOption(
+        `default quality of ${f}`,
+        opts.defaultQuality?.[f],
+        DEFAULT_QUALITY[f],
+        f === 'png' ? 0 : 1,
+        100,
+      );
     }
     const maxDimensionLimit = intOption('maxDimensionLimit', opts.maxDimensionLimit, 8192, 16, 65_535);
     const o = {
@@ -282,12 +305,24 @@ export class ImagePipeline {
       inputFormats,
       defaultFormat,
       defaultQuality,
-      defaultMaxDimension: intOption('defaultMaxDimension', opts.defaultMaxDimension, 1024, 16, maxDimensionLimit),
+      defaultMaxDimension: intOption(
+        'defaultMaxDimension',
+        opts.defaultMaxDimension,
+        1024,
+        16,
+        maxDimensionLimit,
+      ),
       maxDimensionLimit,
       timeoutMs: intOption('timeoutMs', opts.timeoutMs, 15_000, 100, 3_600_000),
       concurrency: intOption('concurrency', opts.concurrency, 2, 1, 64),
       maxQueue: intOption('maxQueue', opts.maxQueue, 64, 0, 100_000),
-      decodeMemoryBytes: intOption('decodeMemoryBytes', opts.decodeMemoryBytes, 256 * 1024 * 1024, 1024 * 1024, 2 ** 40),
+      decodeMemoryBytes: intOption(
+        'decodeMemoryBytes',
+        opts.decodeMemoryBytes,
+        256 * 1024 * 1024,
+        1024 * 1024,
+        2 ** 40,
+      ),
       maxCacheBytes: intOption('maxCacheBytes', opts.maxCacheBytes, 1024 ** 3, 1, 2 ** 50),
       maxCacheEntries: intOption('maxCacheEntries', opts.maxCacheEntries, 20_000, 1, 10_000_000),
       maxCacheAgeMs: intOption('maxCacheAgeMs', opts.maxCacheAgeMs, 30 * 86_400_000, 1, 2 ** 50),
@@ -305,7 +340,10 @@ export class ImagePipeline {
       ...(opts.logger ? { logger: opts.logger } : {}),
       onEvict: (n, b) => observer.evicted?.(n, b),
     });
-    const limits: DecodeLimits = { maxPixels: o.maxPixels, timeoutSeconds: Math.max(1, Math.ceil(o.timeoutMs / 1000)) };
+    const limits: DecodeLimits = {
+      maxPixels: o.maxPixels,
+      timeoutSeconds: Math.max(1, Math.ceil(o.timeoutMs / 1000)),
+    };
     return new ImagePipeline(store, o, limits, opts.logger, observer);
   }
 
@@ -334,11 +372,17 @@ export class ImagePipeline {
     const fmt = (req.format ?? '').trim().toLowerCase();
     const format = (fmt === '' ? this.o.defaultFormat : fmt === 'jpg' ? 'jpeg' : fmt) as OutputFormat;
     if (!OUTPUT_FORMATS.includes(format)) {
-      throw new ImageError('IMAGE_BAD_REQUEST', `format "${req.format}" is not supported: use one of ${OUTPUT_FORMATS.join(', ')}`);
+      throw new ImageError(
+        'IMAGE_BAD_REQUEST',
+        `format "${req.format}" is not supported: use one of ${OUTPUT_FORMATS.join(', ')}`,
+      );
     }
     const q = req.quality ?? 0;
     if (!Number.isInteger(q) || q < 0 || q > 100) {
-      throw new ImageError('IMAGE_BAD_REQUEST', `quality must be an integer from 1 to 100 (0 = default), got ${q}`);
+      throw new ImageError(
+        'IMAGE_BAD_REQUEST',
+        `quality must be an integer from 1 to 100 (0 = default), got ${q}`,
+      );
     }
     let quality = q === 0 ? this.o.defaultQuality[format] : q;
     if (format === 'png' && quality === 100) quality = 0; // lossless either way
@@ -358,7 +402,11 @@ export class ImagePipeline {
     try {
       if (this.closed) throw new ImageError('IMAGE_CLOSED', 'the image pipeline is closed');
       const spec = this.resolve(req);
-      if (input.length === 0) throw new ImageError('IMAGE_EMPTY', 'image_data is empty: send the bytes of a JPEG, PNG, WebP, GIF or AVIF image');
+      if (input.length === 0)
+        throw new ImageError(
+          'IMAGE_EMPTY',
+          'image_data is empty: send the bytes of a JPEG, PNG, WebP, GIF or AVIF image',
+        );
       if (input.length > this.o.maxInputBytes) {
         throw new ImageError(
           'IMAGE_TOO_LARGE',
@@ -388,7 +436,11 @@ export class ImagePipeline {
       return result;
     } catch (e) {
       const err =
-        e instanceof ImageError ? e : new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+        e instanceof ImageError
+          ? e
+          : new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, {
+              cause: e,
+            });
       this.observer.error?.(err.code);
       if (err.code === 'IMAGE_CACHE_IO') this.logger?.error({ err }, 'image pipeline failed');
       else this.logger?.debug({ code: err.code, msg: err.message }, 'image rejected');
@@ -418,7 +470,12 @@ export class ImagePipeline {
     };
   }
 
-  private async run(input: Uint8Array, format: InputFormat, contentHash: string, spec: Resolved): Promise<ImageResult> {
+  private async run(
+    input: Uint8Array,
+    format: InputFormat,
+    contentHash: string,
+    spec: Resolved,
+  ): Promise<ImageResult> {
     // Exact fast path: these bytes were seen before and this variant exists → no decoding at all.
     const known = this.store.byContentHash(contentHash);
     if (known) {
@@ -429,7 +486,7 @@ export class ImagePipeline {
         const best = Math.min(spec.maxDimension, known.maxSide);
         if (v && Math.max(v.width, v.height) >= 0.95 * best && (await this.store.verify(known, spec.key))) {
           this.store.touch(known);
-          return this.result(known, known.variants.get(spec.key)!, 'exact', contentHash);
+          return this.result(known, v, 'exact', contentHash);
         }
       } finally {
         known.busy -= 1;
@@ -443,7 +500,12 @@ export class ImagePipeline {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         cancel?.();
-        reject(new ImageError('IMAGE_TIMEOUT', `processing took longer than ${this.o.timeoutMs} ms (IMAGE_TIMEOUT_MS): send a smaller image or retry`));
+        reject(
+          new ImageError(
+            'IMAGE_TIMEOUT',
+            `processing took longer than ${this.o.timeoutMs} ms (IMAGE_TIMEOUT_MS): send a smaller image or retry`,
+          ),
+        );
       }, this.o.timeoutMs);
     });
     const work = (async () => {
@@ -460,7 +522,11 @@ export class ImagePipeline {
         );
       }
       const slot = this.limiter.acquire(need);
-      if (!slot) throw new ImageError('IMAGE_BUSY', `the image service is busy (${this.o.maxQueue} requests queued): retry later`);
+      if (!slot)
+        throw new ImageError(
+          'IMAGE_BUSY',
+          `the image service is busy (${this.o.maxQueue} requests queued): retry later`,
+        );
       cancel = slot.cancel;
       const free = await slot.ready;
       cancel = undefined;
@@ -478,7 +544,12 @@ export class ImagePipeline {
     }
   }
 
-  private async decodeAndStore(input: Uint8Array, p: Probe, contentHash: string, spec: Resolved): Promise<ImageResult> {
+  private async decodeAndStore(
+    input: Uint8Array,
+    p: Probe,
+    contentHash: string,
+    spec: Resolved,
+  ): Promise<ImageResult> {
     let t = performance.now();
     const lap = (stage: 'keys' | 'encode' | 'write') => {
       const now = performance.now();
@@ -512,7 +583,7 @@ export class ImagePipeline {
       entry.maxSide = Math.max(entry.maxSide, p.width, p.height);
       const have = entry.variants.get(spec.key);
       if (have && this.adequate(have, p, spec) && (await this.store.verify(entry, spec.key))) {
-        return this.result(entry, entry.variants.get(spec.key)!, outcome === 'near' ? 'near' : 'exact', contentHash);
+        return this.result(entry, have, outcome === 'near' ? 'near' : 'exact', contentHash);
       }
       // A near-duplicate whose cached variant came from a smaller copy is re-encoded from this (larger) input.
       const flightKey = `${entry.id}|${spec.key}`;

@@ -5,7 +5,13 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode, nearDuplicate, scene, smallEdit, type Family } from '../bench/generator.js';
 import { closeLocalPipelines, preprocessImageLocal } from './index.js';
-import { expectInsideRoot, startHarness, tempDir, variantFiles, type Harness } from './test-support/harness.js';
+import {
+  expectInsideRoot,
+  startHarness,
+  tempDir,
+  variantFiles,
+  type Harness,
+} from './test-support/harness.js';
 
 const jpeg = (family: Family, seed: number, q = 90, size?: [number, number]) =>
   encode(scene({ family, seed, ...(size ? { width: size[0], height: size[1] } : {}) }), 'jpeg', q);
@@ -63,8 +69,8 @@ describe('skill-image service on loopback', () => {
       sizes[`${c.format}${c.quality}`] = file.length;
     }
     expect(paths.size).toBe(cases.length); // one variant file per (format, quality)
-    expect(sizes['webp30']!).toBeLessThan(sizes['webp95']!);
-    expect(sizes['jpeg40']!).toBeLessThan(sizes['jpeg0']!);
+    expect(sizes['webp30']).toBeLessThan(sizes['webp95']);
+    expect(sizes['jpeg40']).toBeLessThan(sizes['jpeg0']);
     // Never enlarges; a larger max_dimension keeps the original size.
     const big = await h.call(input, { maxDimension: 4000 });
     expect([big.width, big.height]).toEqual([800, 600]);
@@ -82,7 +88,11 @@ describe('skill-image service on loopback', () => {
   });
 
   it('applies EXIF orientation', async () => {
-    const rotated = await scene({ family: 'photo', seed: 3, width: 300, height: 200 }).sharp().jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const rotated = await scene({ family: 'photo', seed: 3, width: 300, height: 200 })
+      .sharp()
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const r = await h.call(rotated);
     expect([r.width, r.height]).toEqual([200, 300]);
   });
@@ -143,12 +153,23 @@ describe('skill-image service on loopback', () => {
       [30, 200, 30],
       [30, 30, 200],
     ] as const) {
-      pictures.push(await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: c[0], g: c[1], b: c[2] } } }).png().toBuffer());
+      pictures.push(
+        await sharp({
+          create: { width: 320, height: 240, channels: 3, background: { r: c[0], g: c[1], b: c[2] } },
+        })
+          .png()
+          .toBuffer(),
+      );
     }
     // Same flat colour at another aspect ratio is another picture too.
-    pictures.push(await sharp({ create: { width: 240, height: 320, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer());
+    pictures.push(
+      await sharp({ create: { width: 240, height: 320, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+        .png()
+        .toBuffer(),
+    );
     for (let s = 0; s < 4; s++) {
-      for (const f of ['dark', 'lowcontrast', 'gradient', 'document'] as const) pictures.push(await jpeg(f, 100 + s, 90, [480, 360]));
+      for (const f of ['dark', 'lowcontrast', 'gradient', 'document'] as const)
+        pictures.push(await jpeg(f, 100 + s, 90, [480, 360]));
     }
     // Look-alikes: the same page or scene with one small region changed.
     for (let s = 0; s < 4; s++) {
@@ -172,17 +193,21 @@ describe('skill-image service on loopback', () => {
   it('computes concurrent identical requests once: one file, one miss', async () => {
     const input = await jpeg('photo', 30, 90, [640, 480]);
     const before = await h.conn.skill.imageCacheStats({}).response;
-    const replies = await Promise.all(Array.from({ length: 8 }, () => h.call(input, { format: 'webp', quality: 77 })));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () => h.call(input, { format: 'webp', quality: 77 })),
+    );
     expect(new Set(replies.map((r) => r.webpPath)).size).toBe(1);
     expect(replies.filter((r) => r.cache === 'miss')).toHaveLength(1);
-    const entryDir = path.join(h.dir, path.dirname(replies[0]!.webpPath));
+    const entryDir = path.join(h.dir, path.dirname(replies[0].webpPath));
     const files = (await fs.readdir(entryDir)).filter((f) => f !== 'entry.json');
-    expect(files).toEqual([path.basename(replies[0]!.webpPath)]);
+    expect(files).toEqual([path.basename(replies[0].webpPath)]);
     const after = await h.conn.skill.imageCacheStats({}).response;
     expect(Number(after.misses) - Number(before.misses)).toBe(1);
     // Concurrent near-duplicates (different bytes, same picture) also end in one entry.
     const original = await jpeg('gradient', 31, 92, [640, 480]);
-    const dups = await Promise.all([45, 60, 75, 90].map((q) => sharp(original).jpeg({ quality: q }).toBuffer()));
+    const dups = await Promise.all(
+      [45, 60, 75, 90].map((q) => sharp(original).jpeg({ quality: q }).toBuffer()),
+    );
     const near = await Promise.all(dups.map((d) => h.call(d, { format: 'jpeg' })));
     expect(new Set(near.map((r) => r.webpPath)).size).toBe(1);
   });
@@ -216,14 +241,34 @@ describe('skill-image service on loopback', () => {
     hugeHeader.writeUInt16BE(60000, sof + 5);
     hugeHeader.writeUInt16BE(60000, sof + 7);
     const badCrc = Buffer.from(png);
-    badCrc[40] = badCrc[40]! ^ 0xff;
+    badCrc[40] = badCrc[40] ^ 0xff;
     const cases: Array<[string, Uint8Array, string, RegExp, object?]> = [
       ['empty', new Uint8Array(0), 'INVALID_ARGUMENT', /IMAGE_EMPTY: image_data is empty/],
-      ['text', Buffer.from('hello, this is not an image at all\n'.repeat(4)), 'INVALID_ARGUMENT', /is text, not an accepted image/],
-      ['svg', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'), 'INVALID_ARGUMENT', /is SVG/],
+      [
+        'text',
+        Buffer.from('hello, this is not an image at all\n'.repeat(4)),
+        'INVALID_ARGUMENT',
+        /is text, not an accepted image/,
+      ],
+      [
+        'svg',
+        Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'),
+        'INVALID_ARGUMENT',
+        /is SVG/,
+      ],
       ['tiff', tiff, 'INVALID_ARGUMENT', /TIFF input is not accepted/],
-      ['random', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251), 'INVALID_ARGUMENT', /not a recognised image/],
-      ['truncated', good.subarray(0, Math.floor(good.length / 2)), 'INVALID_ARGUMENT', /IMAGE_CORRUPT: JPEG data is corrupt or truncated/],
+      [
+        'random',
+        Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251),
+        'INVALID_ARGUMENT',
+        /not a recognised image/,
+      ],
+      [
+        'truncated',
+        good.subarray(0, Math.floor(good.length / 2)),
+        'INVALID_ARGUMENT',
+        /IMAGE_CORRUPT: JPEG data is corrupt or truncated/,
+      ],
       ['png crc', badCrc, 'INVALID_ARGUMENT', /IMAGE_CORRUPT: PNG/],
       ['bomb header', hugeHeader, 'RESOURCE_EXHAUSTED', /IMAGE_TOO_LARGE: .*60000.*over the 50\.0 MP limit/],
       ['bad format', good, 'INVALID_ARGUMENT', /format "bmp" is not supported/, { format: 'bmp' }],
@@ -236,7 +281,11 @@ describe('skill-image service on loopback', () => {
       expect(e.message, name).toMatch(msg);
     }
     // A real bomb: 8000×8000 (64 MP) of one colour compresses to a few KB.
-    const bomb = await sharp({ create: { width: 8000, height: 8000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer();
+    const bomb = await sharp({
+      create: { width: 8000, height: 8000, channels: 3, background: { r: 0, g: 0, b: 0 } },
+    })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
     expect(bomb.length).toBeLessThan(200_000);
     const e = await h.fail(bomb);
     expect(e.code).toBe('RESOURCE_EXHAUSTED');
@@ -250,7 +299,17 @@ describe('limits', () => {
   it('refuses messages over the gRPC limit with RESOURCE_EXHAUSTED and keeps serving', async () => {
     const h = await startHarness({ maxMessageBytes: 256 * 1024 });
     try {
-      const big = await sharp({ create: { width: 600, height: 600, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
+      const big = await sharp({
+        create: {
+          width: 600,
+          height: 600,
+          channels: 3,
+          background: '#000000',
+          noise: { type: 'gaussian', mean: 128, sigma: 60 },
+        },
+      })
+        .png()
+        .toBuffer();
       expect(big.length).toBeGreaterThan(256 * 1024);
       const e = await h.fail(big);
       expect(e.code).toBe('RESOURCE_EXHAUSTED');
@@ -265,7 +324,17 @@ describe('limits', () => {
     // Effort-9 AVIF of a 2000×2000 noise picture takes seconds; the budget is 200 ms.
     const h = await startHarness({ pipeline: { timeoutMs: 200, avifEffort: 9 } });
     try {
-      const noisy = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#000000', noise: { type: 'gaussian', mean: 128, sigma: 50 } } }).jpeg().toBuffer();
+      const noisy = await sharp({
+        create: {
+          width: 2000,
+          height: 2000,
+          channels: 3,
+          background: '#000000',
+          noise: { type: 'gaussian', mean: 128, sigma: 50 },
+        },
+      })
+        .jpeg()
+        .toBuffer();
       const e = await h.fail(noisy, { format: 'avif', maxDimension: 2000 });
       expect(e.code).toBe('DEADLINE_EXCEEDED');
       expect(e.message).toMatch(/IMAGE_TIMEOUT/);
@@ -278,13 +347,22 @@ describe('limits', () => {
   it('refuses images whose decode would exceed the memory budget, and admits them one at a time under it', async () => {
     const h = await startHarness({ pipeline: { decodeMemoryBytes: 32 * 1024 * 1024 } });
     try {
-      const webp = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } }).webp().toBuffer();
+      const webp = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } })
+        .webp()
+        .toBuffer();
       const e = await h.fail(webp);
       expect(e.code).toBe('RESOURCE_EXHAUSTED');
-      expect(e.message).toMatch(/a 2000×2000 WEBP needs about \d+ MiB to decode, over this service's 32 MiB decode budget/);
+      expect(e.message).toMatch(
+        /a 2000×2000 WEBP needs about \d+ MiB to decode, over this service's 32 MiB decode budget/,
+      );
       // JPEG streams: the same size fits.
-      const jpg = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } }).jpeg().toBuffer();
-      const ok = await Promise.all([h.call(jpg), h.call(await sharp(jpg).jpeg({ quality: 50 }).toBuffer(), { format: 'png' })]);
+      const jpg = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#336699' } })
+        .jpeg()
+        .toBuffer();
+      const ok = await Promise.all([
+        h.call(jpg),
+        h.call(await sharp(jpg).jpeg({ quality: 50 }).toBuffer(), { format: 'png' }),
+      ]);
       expect(ok.map((r) => r.width)).toEqual([1024, 1024]);
     } finally {
       await h.stop();
@@ -294,12 +372,14 @@ describe('limits', () => {
   it('evicts least-recently-used entries over the size budget', async () => {
     const h = await startHarness({ pipeline: { maxCacheBytes: 20_000 } });
     try {
-      const inputs = await Promise.all(Array.from({ length: 8 }, (_, i) => jpeg('noise', 60 + i, 90, [320, 240])));
+      const inputs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => jpeg('noise', 60 + i, 90, [320, 240])),
+      );
       const opts = { format: 'webp', maxDimension: 128 };
-      const first = await h.call(inputs[0]!, opts);
+      const first = await h.call(inputs[0], opts);
       for (const b of inputs.slice(1)) {
         await h.call(b, opts);
-        await h.call(inputs[0]!, opts); // keep the first one recently used
+        await h.call(inputs[0], opts); // keep the first one recently used
       }
       const s = await h.conn.skill.imageCacheStats({}).response;
       expect(Number(s.evictions)).toBeGreaterThan(0);
@@ -309,7 +389,7 @@ describe('limits', () => {
       expect(onDisk.reduce((a, b) => a + b, 0)).toBe(Number(s.bytes));
       expect(files).toContain(first.webpPath); // recently used survives
       // The oldest of the others was evicted: asking again recomputes it.
-      expect((await h.call(inputs[1]!, opts)).cache).toBe('miss');
+      expect((await h.call(inputs[1], opts)).cache).toBe('miss');
     } finally {
       await h.stop();
     }
@@ -330,7 +410,9 @@ describe('persistence and the host fallback', () => {
     const evilDir = path.join(dir, 'e', 'ff', evilId);
     await fs.mkdir(evilDir, { recursive: true });
     await fs.symlink('/etc/passwd', path.join(evilDir, 'webp-q80-d1024.webp'));
-    const firstEntry = JSON.parse(await fs.readFile(path.join(dir, path.dirname(first.webpPath), 'entry.json'), 'utf8')) as Record<string, unknown>;
+    const firstEntry = JSON.parse(
+      await fs.readFile(path.join(dir, path.dirname(first.webpPath), 'entry.json'), 'utf8'),
+    ) as Record<string, unknown>;
     await fs.writeFile(
       path.join(evilDir, 'entry.json'),
       JSON.stringify({
@@ -339,8 +421,26 @@ describe('persistence and the host fallback', () => {
         phash: 'f0'.repeat(32),
         contents: ['0'.repeat(64)],
         variants: {
-          'webp-q80-d1024': { file: 'webp-q80-d1024.webp', format: 'webp', quality: 80, maxDimension: 1024, width: 1, height: 1, bytes: 1, createdAt: 0 },
-          'png-q0-d1024': { file: '../../../../etc/passwd', format: 'png', quality: 0, maxDimension: 1024, width: 1, height: 1, bytes: 1, createdAt: 0 },
+          'webp-q80-d1024': {
+            file: 'webp-q80-d1024.webp',
+            format: 'webp',
+            quality: 80,
+            maxDimension: 1024,
+            width: 1,
+            height: 1,
+            bytes: 1,
+            createdAt: 0,
+          },
+          'png-q0-d1024': {
+            file: '../../../../etc/passwd',
+            format: 'png',
+            quality: 0,
+            maxDimension: 1024,
+            width: 1,
+            height: 1,
+            bytes: 1,
+            createdAt: 0,
+          },
         },
       }),
     );
@@ -367,7 +467,9 @@ describe('persistence and the host fallback', () => {
     const other = await tempDir();
     const input = await jpeg('document', 80, 90, [600, 800]);
     try {
-      const local = await preprocessImageLocal(input, { format: 'webp', quality: 0, maxDimension: 0 }, dir, { fsync: false });
+      const local = await preprocessImageLocal(input, { format: 'webp', quality: 0, maxDimension: 0 }, dir, {
+        fsync: false,
+      });
       expect(local.cache).toBe('miss');
       await expectInsideRoot(dir, local.path);
       expect(local.absolutePath).toBe(path.join(await fs.realpath(dir), local.path));
@@ -404,6 +506,6 @@ describe('generator sanity', () => {
     const o = await jpeg('photo', 90, 90, [400, 300]);
     const d = await nearDuplicate(o, 1, 'resize');
     const m = await sharp(d.bytes).metadata();
-    expect(Math.abs(m.width! / m.height! - 4 / 3)).toBeLessThan(0.02);
+    expect(Math.abs((m.width ?? 0) / (m.height ?? 1) - 4 / 3)).toBeLessThan(0.02);
   });
 });

@@ -1,5 +1,12 @@
 import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
-import { rpcStatus, type CacheStatsReply, type CacheStatsReq, type ISkill, type ImageReply, type ImageReq } from '@sarai/proto';
+import {
+  rpcStatus,
+  type CacheStatsReply,
+  type CacheStatsReq,
+  type ISkill,
+  type ImageReply,
+  type ImageReq,
+} from '@sarai/proto';
 import { SkillRuntimeError, rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
@@ -13,27 +20,36 @@ export function imageSkillImplementation(pipeline: ImagePipeline, logger?: Logge
   return {
     preprocessImage(call: ServerUnaryCall<ImageReq, ImageReply>, callback: sendUnaryData<ImageReply>) {
       const req = call.request;
-      pipeline.process(req.imageData, { format: req.format, quality: req.quality, maxDimension: req.maxDimension }).then(
-        (r) =>
-          callback(null, {
-            webpPath: r.path,
-            perceptualHash: r.perceptualHash,
-            ramMb: rssMb(),
-            cache: r.cache,
-            width: r.width,
-            height: r.height,
-            format: r.format,
-            bytes: String(r.bytes),
-            contentHash: r.contentHash,
-          }),
-        (e: unknown) => {
-          if (e instanceof ImageError) return callback(rpcStatus(grpcCodeOf(e.code), `${e.code}: ${e.message}`), null);
-          logger?.error({ err: e }, 'PreprocessImage failed');
-          callback(rpcStatus(status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`), null);
-        },
-      );
+      pipeline
+        .process(req.imageData, { format: req.format, quality: req.quality, maxDimension: req.maxDimension })
+        .then(
+          (r) =>
+            callback(null, {
+              webpPath: r.path,
+              perceptualHash: r.perceptualHash,
+              ramMb: rssMb(),
+              cache: r.cache,
+              width: r.width,
+              height: r.height,
+              format: r.format,
+              bytes: String(r.bytes),
+              contentHash: r.contentHash,
+            }),
+          (e: unknown) => {
+            if (e instanceof ImageError)
+              return callback(rpcStatus(grpcCodeOf(e.code), `${e.code}: ${e.message}`), null);
+            logger?.error({ err: e }, 'PreprocessImage failed');
+            callback(
+              rpcStatus(status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`),
+              null,
+            );
+          },
+        );
     },
-    imageCacheStats(_call: ServerUnaryCall<CacheStatsReq, CacheStatsReply>, callback: sendUnaryData<CacheStatsReply>) {
+    imageCacheStats(
+      _call: ServerUnaryCall<CacheStatsReq, CacheStatsReply>,
+      callback: sendUnaryData<CacheStatsReply>,
+    ) {
       callback(null, statsReply(pipeline.stats()));
     },
   };
@@ -79,13 +95,28 @@ export async function startImageSkill(opts: StartImageSkillOptions): Promise<Run
   const registry = new Registry();
   let pipeline: ImagePipeline | undefined;
   const observer = createImageMetrics(registry, () =>
-    pipeline ? pipeline.stats() : { exactHits: 0, nearHits: 0, misses: 0, evictions: 0, entries: 0, bytes: 0, hitRate: 0, rejectedNearHits: 0 },
+    pipeline
+      ? pipeline.stats()
+      : {
+          exactHits: 0,
+          nearHits: 0,
+          misses: 0,
+          evictions: 0,
+          entries: 0,
+          bytes: 0,
+          hitRate: 0,
+          rejectedNearHits: 0,
+        },
   );
   try {
     pipeline = await ImagePipeline.open({ ...opts.pipeline, logger: opts.logger, observer });
   } catch (e) {
     if (e instanceof ImageError) {
-      throw new SkillRuntimeError(e.code === 'IMAGE_BAD_CONFIG' ? 'RUNTIME_BAD_CONFIG' : 'RUNTIME_START_FAILED', e.message, { cause: e });
+      throw new SkillRuntimeError(
+        e.code === 'IMAGE_BAD_CONFIG' ? 'RUNTIME_BAD_CONFIG' : 'RUNTIME_START_FAILED',
+        e.message,
+        { cause: e },
+      );
     }
     throw e;
   }

@@ -20,13 +20,24 @@ export interface Harness {
   dir: string;
   stop(): Promise<void>;
   /** PreprocessImage; asserts the returned path is a relative path to a regular file inside the cache root. */
-  call(bytes: Uint8Array, opts?: { format?: string; quality?: number; maxDimension?: number }): Promise<ImageReply>;
+  call(
+    bytes: Uint8Array,
+    opts?: { format?: string; quality?: number; maxDimension?: number },
+  ): Promise<ImageReply>;
   /** PreprocessImage expected to fail; returns the RpcError. */
-  fail(bytes: Uint8Array, opts?: { format?: string; quality?: number; maxDimension?: number }): Promise<RpcError>;
+  fail(
+    bytes: Uint8Array,
+    opts?: { format?: string; quality?: number; maxDimension?: number },
+  ): Promise<RpcError>;
 }
 
 export async function startHarness(
-  opts: { dir?: string; pipeline?: Omit<PipelineOptions, 'cacheDir'>; maxMessageBytes?: number; metricsPort?: number } = {},
+  opts: {
+    dir?: string;
+    pipeline?: Omit<PipelineOptions, 'cacheDir'>;
+    maxMessageBytes?: number;
+    metricsPort?: number;
+  } = {},
 ): Promise<Harness> {
   const dir = opts.dir ?? (await tempDir());
   const skill = await startImageSkill({
@@ -39,7 +50,10 @@ export async function startHarness(
     shutdownGraceMs: 5_000,
   });
   const conn = connectSkill(`127.0.0.1:${skill.running.port}`, { maxMessageBytes: 64 * 1024 * 1024 });
-  const request = (bytes: Uint8Array, o: { format?: string; quality?: number; maxDimension?: number } = {}) => ({
+  const request = (
+    bytes: Uint8Array,
+    o: { format?: string; quality?: number; maxDimension?: number } = {},
+  ) => ({
     imageData: bytes,
     format: o.format ?? '',
     quality: o.quality ?? 0,

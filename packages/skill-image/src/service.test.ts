@@ -37,7 +37,7 @@ describe('skill-image service on loopback', () => {
     expect(gen).toBe('UNIMPLEMENTED');
   });
 
-  it('encodes every output format and quality, fits max_dimension without enlarging, and strips nothing else', async () => {
+  it('encodes every output format and quality and fits max_dimension without enlarging', async () => {
     const input = await jpeg('photo', 1, 92, [800, 600]);
     const cases = [
       { format: '', quality: 0, want: 'webp' },
@@ -87,14 +87,22 @@ describe('skill-image service on loopback', () => {
     }
   });
 
-  it('applies EXIF orientation', async () => {
+  it('applies EXIF orientation and strips metadata (EXIF, GPS) from the output', async () => {
     const rotated = await scene({ family: 'photo', seed: 3, width: 300, height: 200 })
       .sharp()
       .jpeg()
       .withMetadata({ orientation: 6 })
+      .withExif({
+        IFD0: { Copyright: 'private' },
+        IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '40/1 26/1 46/1' },
+      })
       .toBuffer();
+    expect((await sharp(rotated).metadata()).exif).toBeDefined();
     const r = await h.call(rotated);
     expect([r.width, r.height]).toEqual([200, 300]);
+    const out = await sharp(await fs.readFile(path.join(h.dir, r.webpPath))).metadata();
+    expect(out.exif).toBeUndefined();
+    expect(out.orientation).toBeUndefined();
   });
 
   it('maps near-duplicates (re-encoded, recompressed, resized, converted) to the same entry', async () => {
@@ -457,6 +465,23 @@ describe('persistence and the host fallback', () => {
       // Every path the service hands out is inside the root (checked by the harness on each call).
       const other = await b.call(await sharp(original).resize(300).png().toBuffer(), { format: 'png' });
       await expectInsideRoot(dir, other.webpPath);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('evicts entries older than the age budget when it opens', async () => {
+    const dir = await tempDir();
+    const a = await startHarness({ dir });
+    await a.call(await jpeg('photo', 75, 90, [320, 240]));
+    await a.call(await jpeg('photo', 76, 90, [320, 240]));
+    await a.stop();
+    await new Promise((r) => setTimeout(r, 20));
+    const b = await startHarness({ dir, pipeline: { maxCacheAgeMs: 10 } });
+    try {
+      const s = await b.conn.skill.imageCacheStats({}).response;
+      expect(s).toMatchObject({ entries: '0', evictions: '2', bytes: '0' });
+      expect(await variantFiles(dir)).toEqual([]);
     } finally {
       await b.stop();
     }

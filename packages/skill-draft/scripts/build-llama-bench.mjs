@@ -14,14 +14,17 @@ let nlcDir = dirname(fileURLToPath(import.meta.resolve('node-llama-cpp')));
 while (!existsSync(join(nlcDir, 'llama', 'llama.cpp.info.json'))) nlcDir = dirname(nlcDir);
 const info = JSON.parse(readFileSync(join(nlcDir, 'llama', 'llama.cpp.info.json'), 'utf8'));
 const bundle = join(nlcDir, 'llama', 'gitRelease.bundle');
-const cache = process.env.SARAI_LLAMA_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sarai-draft');
+const cache =
+  process.env.SARAI_LLAMA_CACHE ||
+  join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sarai-draft');
 const root = join(cache, `llama.cpp-${info.tag}`);
 const src = join(root, 'src');
 const build = join(root, 'build');
 const binary = join(build, 'bin', 'llama-bench');
 
 const log = (m) => process.stderr.write(`build-llama-bench: ${m}\n`);
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
+const run = (cmd, args, opts = {}) =>
+  execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
 
 export function llamaBenchPath() {
   return binary;
@@ -56,7 +59,11 @@ if (existsSync(binary)) {
     }
   })();
   run('cmake', [
-    '-S', src, '-B', build, ...generator,
+    '-S',
+    src,
+    '-B',
+    build,
+    ...generator,
     '-DCMAKE_BUILD_TYPE=Release',
     '-DLLAMA_CURL=OFF',
     '-DLLAMA_BUILD_TESTS=OFF',
@@ -65,7 +72,17 @@ if (existsSync(binary)) {
     '-DGGML_NATIVE=ON',
   ]);
   log(`building llama-bench with ${availableParallelism()} jobs`);
-  run('nice', ['-n', '10', 'cmake', '--build', build, '--target', 'llama-bench', '-j', String(availableParallelism())]);
+  run('nice', [
+    '-n',
+    '10',
+    'cmake',
+    '--build',
+    build,
+    '--target',
+    'llama-bench',
+    '-j',
+    String(availableParallelism()),
+  ]);
   log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 process.stdout.write(`${binary}\n`);

@@ -20,7 +20,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
  */
 export function parseAdapters(raw: string): AdapterSpec[] {
   const out: AdapterSpec[] = [];
-  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const eq = entry.indexOf('=');
     if (eq <= 0) throw new Error(`"${entry}" is not name=path[*scale]`);
     const name = entry.slice(0, eq).trim();
@@ -33,8 +36,10 @@ export function parseAdapters(raw: string): AdapterSpec[] {
         const m = /^(.+?)(?:\*(-?[0-9.]+))?$/.exec(part.trim());
         const path = m?.[1]?.trim();
         const scale = m?.[2] === undefined ? 1 : Number(m[2]);
-        if (!path || !path.endsWith('.gguf')) throw new Error(`adapter "${name}": "${part}" is not a path to a .gguf file`);
-        if (!Number.isFinite(scale) || Math.abs(scale) > 100) throw new Error(`adapter "${name}": bad scale in "${part}"`);
+        if (!path || !path.endsWith('.gguf'))
+          throw new Error(`adapter "${name}": "${part}" is not a path to a .gguf file`);
+        if (!Number.isFinite(scale) || Math.abs(scale) > 100)
+          throw new Error(`adapter "${name}": bad scale in "${part}"`);
         return { path, scale };
       });
     out.push({ name, files });
@@ -79,8 +84,12 @@ export const draftConfigSchema = commonConfigSchema
     /** Adapter variant serving requests that name none; empty = the base model. */
     ACTIVE_ADAPTER: z.string().default(''),
     FLASH_ATTENTION: bool.default(false),
+    /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
+    LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
     /** mmap the model file (default) or read it into memory. */
     USE_MMAP: bool.default(true),
+    /** Reuse cached prompt prefixes across requests (turn off only to measure what reuse saves). */
+    PREFIX_REUSE: bool.default(true),
     /** Keep generating past end-of-generation tokens (benchmarks on random-weight models only). */
     IGNORE_EOS: bool.default(false),
   })

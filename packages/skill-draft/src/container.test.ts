@@ -21,7 +21,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL } from './test-support/models.js';
 import { collectStream, genReq } from './test-support/server.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 const IMAGE = process.env['SKILL_DRAFT_IMAGE'] ?? `sarai/skill-draft:${pkg.version}`;
 const LIMITS = { memoryMiB: 800, cpus: 2 };
 
@@ -74,7 +76,13 @@ describe(`container ${IMAGE}`, () => {
   });
 
   it('serves Generate and GenerateStream (same text for the same seed)', async () => {
-    const req = genReq({ prompt: 'In a container', maxTokens: 24, temperature: 0.7, seed: 11, logprobs: true });
+    const req = genReq({
+      prompt: 'In a container',
+      maxTokens: 24,
+      temperature: 0.7,
+      seed: 11,
+      logprobs: true,
+    });
     const { response } = await conn.skill.generate(req);
     expect(response.tokensGenerated).toBe(24);
     expect(response.model).toBe('sarai-tiny-q8_0-s1');
@@ -93,7 +101,8 @@ describe(`container ${IMAGE}`, () => {
     await chunks.next(); // generating: now stop the container (SIGTERM, then SIGKILL after the timeout)
     const stopping = c.stop({ timeout: 60_000, remove: false });
     let final: GenReply | undefined;
-    for (let r = await chunks.next(); !r.done; r = await chunks.next()) if (r.value.final) final = r.value.reply;
+    for (let r = await chunks.next(); !r.done; r = await chunks.next())
+      if (r.value.final) final = r.value.reply;
     await call.status;
     await stopping;
     expect(final?.tokensGenerated).toBe(120);

@@ -40,6 +40,14 @@ export interface EngineOptions {
   useMmap?: boolean;
   /** Keep generating past end-of-generation tokens (benchmarks on random-weight models). */
   ignoreEos?: boolean;
+  /** Reuse cached prompt prefixes across requests (default true; false only to measure what reuse saves). */
+  prefixReuse?: boolean;
+  /**
+   * Which node-llama-cpp binaries to load: 'prebuilt' (default; the npm package's portable CPU binaries) or
+   * 'openmp' (a local OpenMP build made by scripts/openmp-binaries.mjs; keeps the decode threads alive between
+   * tokens; run with UV_THREADPOOL_SIZE=1 so every decode comes from the same thread and reuses one OpenMP team).
+   */
+  binaries?: 'prebuilt' | 'openmp';
   /** Prompt tokens evaluated per step, so a cancelled request stops between steps. Default 128. */
   promptChunk?: number;
   logger?: Logger;
@@ -85,6 +93,9 @@ export interface GenerateHooks {
   /** Receives the output as it is produced; the pieces concatenate to `result.text`. */
   onText?: (piece: string) => void;
 }
+
+/** cmake options of the OpenMP local build (must match scripts/openmp-binaries.mjs). */
+export const OPENMP_CMAKE_OPTIONS = { GGML_OPENMP: 'ON', GGML_NATIVE: 'ON' } as const;
 
 export const REQUEST_LIMITS = {
   maxStops: 16,
@@ -189,21 +200,84 @@ export class TextHistory {
   }
 }
 
+/** Longest a batch waits for the other running generations to queue their next token. */
+const MAX_BATCH_WAIT_MS = 2;
+
 /** One context (base model + one adapter set) and its sequences; replaced blue/green on adapter swaps. */
 class ContextSlot {
-  private readonly idle: LlamaContextSequence[];
   private readonly lastUsed = new Map<LlamaContextSequence, number>();
   private busy = 0;
+  /** Generations of this slot currently waiting for a decode (queued in node-llama-cpp's batch). */
+  awaiting = 0;
+  /** Generations in their token loop, and those of them waiting at the step barrier. */
+  private inLoop = 0;
+  private arrived: Array<() => void> = [];
+  private barrierTimer: NodeJS.Timeout | undefined;
   private readonly history = new Map<LlamaContextSequence, TextHistory>();
   private onIdle: (() => void) | undefined;
   private clock = 0;
 
-  constructor(
-    readonly name: string,
-    readonly context: LlamaContext,
-    sequences: LlamaContextSequence[],
-  ) {
-    this.idle = [...sequences];
+  private readonly idle: LlamaContextSequence[] = [];
+  context!: LlamaContext;
+
+  constructor(readonly name: string) {}
+
+  attach(context: LlamaContext, sequences: LlamaContextSequence[]): void {
+    this.context = context;
+    this.idle.push(...sequences);
+  }
+
+  enterLoop(): void {
+    this.inLoop += 1;
+  }
+
+  leaveLoop(): void {
+    this.inLoop -= 1;
+    this.releaseIfAllArrived();
+  }
+
+  /**
+   * Step barrier: a generation that has processed its token waits here until every generation in its token loop
+   * has, then they all ask for their next token in the same turn and share one llama_decode. Without it, the last
+   * one sampled from a batch always misses the next (node-llama-cpp re-dispatches whatever is queued at once):
+   * 2 streams would never batch and 4 would decode in threes. Waits at most {@link MAX_BATCH_WAIT_MS}.
+   */
+  step(): Promise<void> {
+    if (this.inLoop <= 1) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.arrived.push(resolve);
+      if (!this.releaseIfAllArrived()) {
+        this.barrierTimer ??= setTimeout(() => this.release(), MAX_BATCH_WAIT_MS);
+      }
+    });
+  }
+
+  private releaseIfAllArrived(): boolean {
+    if (this.arrived.length > 0 && this.arrived.length >= this.inLoop) {
+      this.release();
+      return true;
+    }
+    return false;
+  }
+
+  private release(): void {
+    if (this.barrierTimer) clearTimeout(this.barrierTimer);
+    this.barrierTimer = undefined;
+    for (const r of this.arrived.splice(0)) r();
+  }
+
+  /**
+   * node-llama-cpp batching schedule: dispatch once every generation holding a sequence has queued its next token,
+   * so they share one llama_decode (one pass over the weights), instead of whoever was sampled first going alone.
+   * Never waits more than {@link MAX_BATCH_WAIT_MS} for a straggler.
+   */
+  scheduleDispatch(dispatch: () => void): void {
+    const started = performance.now();
+    const check = () => {
+      if (this.awaiting >= this.busy || performance.now() - started > MAX_BATCH_WAIT_MS) dispatch();
+      else setImmediate(check);
+    };
+    setImmediate(check);
   }
 
   /**
@@ -226,7 +300,8 @@ class ContextSlot {
       const h = this.history.get(seq);
       if (h) {
         const b = h.longestTextPrefix(prompt);
-        if (b && b.tokens > 0) tokens = [...h.tokens.slice(0, b.tokens), ...tokenizeRest(prompt.slice(b.chars))];
+        if (b && b.tokens > 0)
+          tokens = [...h.tokens.slice(0, b.tokens), ...tokenizeRest(prompt.slice(b.chars))];
       }
       const common = commonPrefixLength(seq.contextTokens, tokens);
       const better =
@@ -298,38 +373,64 @@ export class DraftEngine {
       useMmap: true,
       ignoreEos: false,
       promptChunk: 128,
+      binaries: 'prebuilt' as const,
+      prefixReuse: true,
       ...opts,
     };
     if (!existsSync(options.modelPath)) {
-      throw new DraftError('DRAFT_MODEL_LOAD_FAILED', `MODEL_PATH ${options.modelPath} does not exist (mount the model file)`);
+      throw new DraftError(
+        'DRAFT_MODEL_LOAD_FAILED',
+        `MODEL_PATH ${options.modelPath} does not exist (mount the model file)`,
+      );
     }
     for (const a of options.adapters) {
       for (const f of a.files) {
         if (!existsSync(f.path)) {
-          throw new DraftError('DRAFT_MODEL_LOAD_FAILED', `ADAPTERS: adapter "${a.name}" file ${f.path} does not exist`);
+          throw new DraftError(
+            'DRAFT_MODEL_LOAD_FAILED',
+            `ADAPTERS: adapter "${a.name}" file ${f.path} does not exist`,
+          );
         }
       }
     }
     const errors: string[] = [];
     const log = opts.logger;
-    const llama = await getLlama({
-      gpu: false,
-      maxThreads: options.threads,
-      build: 'never',
-      usePrebuiltBinaries: true,
-      progressLogs: false,
-      skipDownload: true,
-      logLevel: LlamaLogLevel.warn,
-      logger: (level, message) => {
-        const line = message.trim();
-        if (!line) return;
-        if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
-          errors.push(line);
-          if (errors.length > 20) errors.shift();
-        }
-        log?.debug({ llama: level, msg: line });
-      },
-    });
+    if (options.binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
+      log?.warn(
+        'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',
+      );
+    }
+    let llama: Llama;
+    try {
+      llama = await getLlama({
+        gpu: false,
+        maxThreads: options.threads,
+        build: 'never',
+        ...(options.binaries === 'openmp'
+          ? { usePrebuiltBinaries: false, cmakeOptions: { ...OPENMP_CMAKE_OPTIONS } }
+          : { usePrebuiltBinaries: true }),
+        progressLogs: false,
+        skipDownload: true,
+        logLevel: LlamaLogLevel.warn,
+        logger: (level, message) => {
+          const line = message.trim();
+          if (!line) return;
+          if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
+            errors.push(line);
+            if (errors.length > 20) errors.shift();
+          }
+          log?.debug({ llama: level, msg: line });
+        },
+      });
+    } catch (e) {
+      throw new DraftError(
+        'DRAFT_MODEL_LOAD_FAILED',
+        options.binaries === 'openmp'
+          ? `LLAMA_BINARIES=openmp: no usable OpenMP build of node-llama-cpp (${(e as Error).message}); build it with nx run @sarai/skill-draft:openmp-binaries`
+          : `node-llama-cpp's CPU binaries could not be loaded: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
     let model: LlamaModel;
     try {
       model = await llama.loadModel({
@@ -362,6 +463,7 @@ export class DraftEngine {
   }
 
   private async createSlot(name: string, files: AdapterSpec['files']): Promise<ContextSlot> {
+    const slot = new ContextSlot(name);
     let context: LlamaContext;
     try {
       context = await this.model.createContext({
@@ -371,6 +473,7 @@ export class DraftEngine {
         batchSize: this.options.batchSize,
         flashAttention: this.options.flashAttention,
         failedCreationRemedy: false,
+        batching: { dispatchSchedule: (dispatch) => slot.scheduleDispatch(dispatch) },
         ...(files.length > 0
           ? { lora: { adapters: files.map((f) => ({ filePath: f.path, scale: f.scale })) } }
           : {}),
@@ -384,7 +487,8 @@ export class DraftEngine {
     }
     const seqs: LlamaContextSequence[] = [];
     for (let i = 0; i < this.options.sequences; i++) seqs.push(context.getSequence());
-    return new ContextSlot(name, context, seqs);
+    slot.attach(context, seqs);
+    return slot;
   }
 
   private async addSlot(name: string, files: AdapterSpec['files']): Promise<void> {
@@ -398,7 +502,8 @@ export class DraftEngine {
    */
   async setAdapter(name: string, files: AdapterSpec['files']): Promise<void> {
     for (const f of files) {
-      if (!existsSync(f.path)) throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter file ${f.path} does not exist`);
+      if (!existsSync(f.path))
+        throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter file ${f.path} does not exist`);
     }
     const green = await this.createSlot(name, files);
     const blue = this.slots.get(name);
@@ -454,7 +559,10 @@ export class DraftEngine {
         return g;
       },
       (e: unknown) => {
-        throw new DraftError('DRAFT_BAD_GRAMMAR', `invalid grammar: ${(e as Error).message}${this.takeErrors()}`);
+        throw new DraftError(
+          'DRAFT_BAD_GRAMMAR',
+          `invalid grammar: ${(e as Error).message}${this.takeErrors()}`,
+        );
       },
     );
   }
@@ -479,7 +587,8 @@ export class DraftEngine {
       bad(`temperature must be between 0 and ${REQUEST_LIMITS.maxTemperature}, got ${t}`);
     }
     const stops = params.stop ?? [];
-    if (stops.length > REQUEST_LIMITS.maxStops) bad(`at most ${REQUEST_LIMITS.maxStops} stop strings, got ${stops.length}`);
+    if (stops.length > REQUEST_LIMITS.maxStops)
+      bad(`at most ${REQUEST_LIMITS.maxStops} stop strings, got ${stops.length}`);
     for (const s of stops) {
       if (s.length === 0 || s.length > REQUEST_LIMITS.maxStopLength) {
         bad(`stop strings must be 1 to ${REQUEST_LIMITS.maxStopLength} characters long`);
@@ -506,7 +615,10 @@ export class DraftEngine {
     const tokens = this.tokenize(params.prompt);
     const ctx = this.options.contextSize;
     if (tokens.length >= ctx) {
-      throw new DraftError('DRAFT_PROMPT_TOO_LONG', `prompt is ${tokens.length} tokens; the context holds ${ctx} (CONTEXT_SIZE)`);
+      throw new DraftError(
+        'DRAFT_PROMPT_TOO_LONG',
+        `prompt is ${tokens.length} tokens; the context holds ${ctx} (CONTEXT_SIZE)`,
+      );
     }
     if (tokens.length + params.maxTokens > ctx) {
       throw new DraftError(
@@ -529,7 +641,11 @@ export class DraftEngine {
     // The reuse-friendly tokenization must fit as well; otherwise evaluate the canonical one.
     const fits = picked.tokens.length + params.maxTokens <= ctx;
     const useTokens = fits ? picked.tokens : tokens;
-    const common = fits ? picked.common : commonPrefixLength(seq.contextTokens, tokens);
+    const common = !this.options.prefixReuse
+      ? 0
+      : fits
+        ? picked.common
+        : commonPrefixLength(seq.contextTokens, tokens);
     try {
       return await this.run(seq, slot, useTokens, common, params, grammar, hooks, queueMs);
     } finally {
@@ -554,7 +670,8 @@ export class DraftEngine {
     // whose logits give the first output token).
     slot.remember(seq, undefined);
     const reused = Math.min(commonIn, tokens.length - 1);
-    if (seq.nextTokenIndex > reused) await seq.eraseContextTokenRanges([{ start: reused, end: seq.nextTokenIndex }]);
+    if (seq.nextTokenIndex > reused)
+      await seq.eraseContextTokenRanges([{ start: reused, end: seq.nextTokenIndex }]);
     const rest = tokens.slice(reused);
     const started = performance.now();
     const chunk = this.options.promptChunk;
@@ -575,7 +692,12 @@ export class DraftEngine {
     });
     while (rest.length - offset > chunk) {
       if (signal?.aborted) return result({});
-      await seq.evaluateWithoutGeneratingNewTokens(rest.slice(offset, offset + chunk));
+      slot.awaiting += 1;
+      try {
+        await seq.evaluateWithoutGeneratingNewTokens(rest.slice(offset, offset + chunk));
+      } finally {
+        slot.awaiting -= 1;
+      }
       offset += chunk;
     }
     if (signal?.aborted) return result({});
@@ -610,8 +732,19 @@ export class DraftEngine {
         yieldEogToken: true,
       },
     );
+    slot.enterLoop();
     try {
-      for await (const out of iterator) {
+      for (let first = true; ; first = false) {
+        if (!first) await slot.step();
+        slot.awaiting += 1;
+        let step: IteratorResult<{ token: Token; confidence?: number }>;
+        try {
+          step = await iterator.next();
+        } finally {
+          slot.awaiting -= 1;
+        }
+        if (step.done) break;
+        const out = step.value;
         const now = performance.now();
         if (n === 0) tFirst = now;
         tLast = now;
@@ -646,9 +779,13 @@ export class DraftEngine {
         }
       }
     } catch (e) {
-      throw new DraftError('DRAFT_NOT_READY', `generation failed: ${(e as Error).message}${this.takeErrors()}`, {
-        cause: e,
-      });
+      throw new DraftError(
+        'DRAFT_NOT_READY',
+        `generation failed: ${(e as Error).message}${this.takeErrors()}`,
+        {
+          cause: e,
+        },
+      );
     }
     finish ??= grammarState ? 'grammar' : 'eos';
     if (finish !== 'stop' && finish !== 'cancelled') {

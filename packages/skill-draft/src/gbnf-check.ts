@@ -257,7 +257,9 @@ export function checkGbnf(src: string): string | null {
     if (!defined.has('root')) fail('grammar does not contain a root symbol');
     const recursive = leftRecursive(rules);
     if (recursive !== undefined) {
-      fail(`unsupported grammar, left recursion detected for nonterminal '${owner.get(recursive) ?? recursive}'`);
+      fail(
+        `unsupported grammar, left recursion detected for nonterminal '${owner.get(recursive) ?? recursive}'`,
+      );
     }
     return null;
   } catch (e) {
@@ -270,9 +272,11 @@ export function checkGbnf(src: string): string | null {
  * The first rule that can reach itself without consuming input (left recursion), which llama.cpp's grammar
  * engine rejects. Nullability is computed to a fixpoint, so this is at least as strict as llama.cpp.
  */
-function leftRecursive(rules: Map<string, Array<Array<{ ref: string } | { term: true }>>>): string | undefined {
+function leftRecursive(
+  rules: Map<string, Array<Array<{ ref: string } | { term: true }>>>,
+): string | undefined {
   const nullable = new Set<string>();
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const [name, alts] of rules) {
       if (nullable.has(name)) continue;

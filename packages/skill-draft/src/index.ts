@@ -2,6 +2,7 @@
 export { DraftError, type DraftErrorCode } from './errors.js';
 export {
   DraftEngine,
+  OPENMP_CMAKE_OPTIONS,
   REQUEST_LIMITS,
   type EngineOptions,
   type FinishReason,
@@ -9,7 +10,13 @@ export {
   type GenerateParams,
   type GenerateResult,
 } from './engine.js';
-export { draftConfigSchema, loadDraftConfig, parseAdapters, type AdapterSpec, type DraftConfig } from './config.js';
+export {
+  draftConfigSchema,
+  loadDraftConfig,
+  parseAdapters,
+  type AdapterSpec,
+  type DraftConfig,
+} from './config.js';
 export {
   engineOptionsOf,
   paramsOf,

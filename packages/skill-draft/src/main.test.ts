@@ -32,9 +32,15 @@ describe('main (configuration errors)', () => {
     [{ MODEL_PATH: TINY_MODEL, THREADS: 'many' }, /THREADS/],
     [{ MODEL_PATH: TINY_MODEL, MAX_CONCURRENT: '0' }, /MAX_CONCURRENT/],
     [{ MODEL_PATH: TINY_MODEL, MAX_QUEUE: '-1' }, /MAX_QUEUE/],
-    [{ MODEL_PATH: TINY_MODEL, CONTEXT_SIZE: '512', MAX_TOKENS_LIMIT: '600' }, /MAX_TOKENS_LIMIT: must be below CONTEXT_SIZE/],
+    [
+      { MODEL_PATH: TINY_MODEL, CONTEXT_SIZE: '512', MAX_TOKENS_LIMIT: '600' },
+      /MAX_TOKENS_LIMIT: must be below CONTEXT_SIZE/,
+    ],
     [{ MODEL_PATH: TINY_MODEL, ADAPTERS: 'oops' }, /ADAPTERS: "oops" is not name=path/],
-    [{ MODEL_PATH: TINY_MODEL, ACTIVE_ADAPTER: 'v2' }, /ACTIVE_ADAPTER: "v2" is not one of the ADAPTERS names/],
+    [
+      { MODEL_PATH: TINY_MODEL, ACTIVE_ADAPTER: 'v2' },
+      /ACTIVE_ADAPTER: "v2" is not one of the ADAPTERS names/,
+    ],
   ])('rejects %j with exit code 2 and one line naming the setting', async (env, message) => {
     const { code, stderr } = await start(env);
     expect(code).toBe(2);

@@ -3,7 +3,13 @@ import { createLogger } from '@sarai/skill-runtime';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_LORA } from './test-support/models.js';
-import { collectStream, genReq, metricValue, startTestServer, type TestServer } from './test-support/server.js';
+import {
+  collectStream,
+  genReq,
+  metricValue,
+  startTestServer,
+  type TestServer,
+} from './test-support/server.js';
 
 const SERVING = grpcHealthV1.HealthCheckResponse_ServingStatus.SERVING;
 const NOT_SERVING = grpcHealthV1.HealthCheckResponse_ServingStatus.NOT_SERVING;
@@ -41,7 +47,9 @@ describe('draft service on loopback (tiny model)', () => {
   afterAll(async () => s?.close());
 
   it('Generate returns the text and this request’s statistics', async () => {
-    const { response: r } = await s.conn.skill.generate(genReq({ prompt: 'Once upon a time', maxTokens: 24, seed: 1, temperature: 0.7 }));
+    const { response: r } = await s.conn.skill.generate(
+      genReq({ prompt: 'Once upon a time', maxTokens: 24, seed: 1, temperature: 0.7 }),
+    );
     expect(r.text.length).toBeGreaterThan(0);
     expect(r.tokensGenerated).toBe(24);
     expect(r.finishReason).toBe('length');
@@ -55,7 +63,9 @@ describe('draft service on loopback (tiny model)', () => {
 
   it('honours max_tokens exactly', async () => {
     for (const n of [1, 7, 64]) {
-      const { response: r } = await s.conn.skill.generate(genReq({ prompt: `count ${n}`, maxTokens: n, temperature: 0.9, seed: n }));
+      const { response: r } = await s.conn.skill.generate(
+        genReq({ prompt: `count ${n}`, maxTokens: n, temperature: 0.9, seed: n }),
+      );
       expect(r.tokensGenerated).toBe(n);
       expect(r.finishReason).toBe('length');
     }
@@ -82,7 +92,11 @@ describe('draft service on loopback (tiny model)', () => {
     const reference = pieces.join('');
     // A stop made of the end of one piece and the start of the next, somewhere in the middle.
     let k = Math.floor(pieces.length / 2);
-    while (k < pieces.length - 1 && ((pieces[k] as string).length < 1 || (pieces[k + 1] as string).length < 1)) k++;
+    while (
+      k < pieces.length - 1 &&
+      ((pieces[k] as string).length < 1 || (pieces[k + 1] as string).length < 1)
+    )
+      k++;
     const stop = (pieces[k] as string).slice(-2) + (pieces[k + 1] as string).slice(0, 2);
     const expected = reference.slice(0, reference.indexOf(stop));
 
@@ -109,7 +123,9 @@ describe('draft service on loopback (tiny model)', () => {
   });
 
   it('fills mean/min log-probabilities when asked', async () => {
-    const { response: r } = await s.conn.skill.generate(genReq({ prompt: 'Confidence', maxTokens: 20, logprobs: true }));
+    const { response: r } = await s.conn.skill.generate(
+      genReq({ prompt: 'Confidence', maxTokens: 20, logprobs: true }),
+    );
     expect(r.meanLogprob).toBeLessThanOrEqual(0);
     expect(r.minLogprob).toBeLessThanOrEqual(r.meanLogprob);
     expect(Number.isFinite(r.minLogprob)).toBe(true);
@@ -121,7 +137,9 @@ describe('draft service on loopback (tiny model)', () => {
   it('reuses the prompt + output prefix of a reflection-shaped follow-up', async () => {
     const reusedBefore = await metricValue(s.service, 'sarai_draft_prompt_tokens_total', { kind: 'reused' });
     const prompt = '<|im_start|>user\nWrite a haiku about gRPC.<|im_end|>\n<|im_start|>assistant\n';
-    const { response: first } = await s.conn.skill.generate(genReq({ prompt, maxTokens: 40, temperature: 0.7, seed: 5 }));
+    const { response: first } = await s.conn.skill.generate(
+      genReq({ prompt, maxTokens: 40, temperature: 0.7, seed: 5 }),
+    );
     const followUp = `${prompt}${first.text}<|im_end|>\n<|im_start|>user\nCritique and improve it.<|im_end|>\n<|im_start|>assistant\n`;
     const { response: second } = await s.conn.skill.generate(genReq({ prompt: followUp, maxTokens: 8 }));
     const total = second.promptTokensEvaluated + second.promptTokensReused;
@@ -132,8 +150,12 @@ describe('draft service on loopback (tiny model)', () => {
   });
 
   it('serves concurrent requests on shared sequences, queueing what does not fit, and all complete', async () => {
-    const calls = Array.from({ length: 7 }, (_, i) =>
-      s.conn.skill.generate(genReq({ prompt: `Parallel request ${i}`, maxTokens: 32, temperature: 0.5, seed: i })).response,
+    const calls = Array.from(
+      { length: 7 },
+      (_, i) =>
+        s.conn.skill.generate(
+          genReq({ prompt: `Parallel request ${i}`, maxTokens: 32, temperature: 0.5, seed: i }),
+        ).response,
     );
     const replies = await Promise.all(calls);
     for (const r of replies) {
@@ -153,18 +175,50 @@ describe('draft service on loopback (tiny model)', () => {
     expect(e.message).toContain('v1');
   });
 
+  it('swaps an adapter variant blue/green while a generation on the old one finishes', async () => {
+    const engine = s.service.engine;
+    if (!engine) throw new Error('engine not loaded');
+    const req = genReq({ prompt: 'Hot swap', maxTokens: 16 });
+    const before = (await s.conn.skill.generate({ ...req, adapter: 'v1' })).response;
+    const inflight = collectStream(s.conn, { ...req, maxTokens: 200, adapter: 'v1' });
+    await until(() => engine.running > 0);
+    // v1 now serves the base model (no adapter files): new requests see the new context at once.
+    await Promise.all([
+      engine.setAdapter('v1', []),
+      inflight.then((r) => expect(r.final?.tokensGenerated).toBe(200)),
+    ]);
+    const after = (await s.conn.skill.generate({ ...req, adapter: 'v1' })).response;
+    const base = (await s.conn.skill.generate(req)).response;
+    expect(after.adapter).toBe('v1');
+    expect(after.text).toBe(base.text);
+    expect(before.text).not.toBe(base.text);
+    await engine.setAdapter('v1', [{ path: TINY_LORA, scale: 1 }]);
+    expect((await s.conn.skill.generate({ ...req, adapter: 'v1' })).response.text).toBe(before.text);
+  });
+
   it('answers bad input with clear status codes and keeps serving', async () => {
     const g = s.conn.skill;
-    expect((await rpcFailure(g.generate(genReq({ prompt: '' })).response, 'INVALID_ARGUMENT')).message).toMatch(/prompt is empty/);
+    expect(
+      (await rpcFailure(g.generate(genReq({ prompt: '' })).response, 'INVALID_ARGUMENT')).message,
+    ).toMatch(/prompt is empty/);
     for (const maxTokens of [0, -5, 1_000_000_000]) {
       const e = await rpcFailure(g.generate(genReq({ prompt: 'x', maxTokens })).response, 'INVALID_ARGUMENT');
       expect(e.message).toMatch(/max_tokens must be between 1 and 4000/);
     }
-    const bad = await rpcFailure(g.generate(genReq({ prompt: 'x', grammar: 'root ::= "a" foo' })).response, 'INVALID_ARGUMENT');
+    const bad = await rpcFailure(
+      g.generate(genReq({ prompt: 'x', grammar: 'root ::= "a" foo' })).response,
+      'INVALID_ARGUMENT',
+    );
     expect(bad.message).toContain("Undefined rule identifier 'foo'");
-    const rec = await rpcFailure(g.generate(genReq({ prompt: 'x', grammar: 'root ::= root "a" | "b"' })).response, 'INVALID_ARGUMENT');
+    const rec = await rpcFailure(
+      g.generate(genReq({ prompt: 'x', grammar: 'root ::= root "a" | "b"' })).response,
+      'INVALID_ARGUMENT',
+    );
     expect(rec.message).toMatch(/left recursion/);
-    const long = await rpcFailure(g.generate(genReq({ prompt: 'word '.repeat(3000) })).response, 'INVALID_ARGUMENT');
+    const long = await rpcFailure(
+      g.generate(genReq({ prompt: 'word '.repeat(3000) })).response,
+      'INVALID_ARGUMENT',
+    );
     expect(long.message).toMatch(/CONTEXT_SIZE/);
     await rpcFailure(g.generate(genReq({ prompt: 'x', temperature: -1 })).response, 'INVALID_ARGUMENT');
     await rpcFailure(g.generate(genReq({ prompt: 'x', stop: [''] })).response, 'INVALID_ARGUMENT');
@@ -174,7 +228,10 @@ describe('draft service on loopback (tiny model)', () => {
   });
 
   it('answers UNIMPLEMENTED for the image methods', async () => {
-    await rpcFailure(s.conn.skill.preprocessImage(ImageReq.create({ imageData: new Uint8Array([1]) })).response, 'UNIMPLEMENTED');
+    await rpcFailure(
+      s.conn.skill.preprocessImage(ImageReq.create({ imageData: new Uint8Array([1]) })).response,
+      'UNIMPLEMENTED',
+    );
     await rpcFailure(s.conn.skill.imageCacheStats({}).response, 'UNIMPLEMENTED');
   });
 
@@ -208,12 +265,17 @@ describe('admission, deadlines and cancellation (one sequence)', () => {
 
   it('fails fast with RESOURCE_EXHAUSTED when the queue is full', async () => {
     const abort = new AbortController();
-    const first = s.conn.skill.generateStream(genReq({ prompt: 'long one', maxTokens: 4000 }), { abort: abort.signal });
+    const first = s.conn.skill.generateStream(genReq({ prompt: 'long one', maxTokens: 4000 }), {
+      abort: abort.signal,
+    });
     const it1 = first.responses[Symbol.asyncIterator]();
     await it1.next(); // running: it holds the only sequence
     const second = s.conn.skill.generate(genReq({ prompt: 'queued', maxTokens: 4 }));
     await until(() => s.service.engine?.queued === 1);
-    const e = await rpcFailure(s.conn.skill.generate(genReq({ prompt: 'rejected', maxTokens: 4 })).response, 'RESOURCE_EXHAUSTED');
+    const e = await rpcFailure(
+      s.conn.skill.generate(genReq({ prompt: 'rejected', maxTokens: 4 })).response,
+      'RESOURCE_EXHAUSTED',
+    );
     expect(e.message).toMatch(/MAX_QUEUE=1/);
     abort.abort();
     await first.status.catch(() => undefined);
@@ -223,11 +285,22 @@ describe('admission, deadlines and cancellation (one sequence)', () => {
 
   it('a client deadline stops the generation and frees the sequence', async () => {
     await until(idle);
-    const before = await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' });
+    const before = await metricValue(s.service, 'sarai_draft_generations_total', {
+      finish_reason: 'cancelled',
+    });
     const tokensBefore = await metricValue(s.service, 'sarai_draft_tokens_generated_total');
-    await rpcFailure(s.conn.skill.generate(genReq({ prompt: 'too slow', maxTokens: 4000 }), { timeout: 100 }).response, 'DEADLINE_EXCEEDED');
-    await until(async () => (await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' })) > before);
-    expect(await metricValue(s.service, 'sarai_draft_tokens_generated_total')).toBeLessThan(tokensBefore + 4000);
+    await rpcFailure(
+      s.conn.skill.generate(genReq({ prompt: 'too slow', maxTokens: 4000 }), { timeout: 100 }).response,
+      'DEADLINE_EXCEEDED',
+    );
+    await until(
+      async () =>
+        (await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' })) >
+        before,
+    );
+    expect(await metricValue(s.service, 'sarai_draft_tokens_generated_total')).toBeLessThan(
+      tokensBefore + 4000,
+    );
     await until(idle);
     const { response } = await s.conn.skill.generate(genReq({ prompt: 'next', maxTokens: 3 }));
     expect(response.tokensGenerated).toBe(3);
@@ -235,14 +308,22 @@ describe('admission, deadlines and cancellation (one sequence)', () => {
 
   it('cancelling a stream stops the generation and frees the sequence', async () => {
     await until(idle);
-    const before = await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' });
+    const before = await metricValue(s.service, 'sarai_draft_generations_total', {
+      finish_reason: 'cancelled',
+    });
     const abort = new AbortController();
-    const call = s.conn.skill.generateStream(genReq({ prompt: 'cancel me', maxTokens: 4000 }), { abort: abort.signal });
+    const call = s.conn.skill.generateStream(genReq({ prompt: 'cancel me', maxTokens: 4000 }), {
+      abort: abort.signal,
+    });
     const iter = call.responses[Symbol.asyncIterator]();
     await iter.next();
     abort.abort();
     await expect(call.status).rejects.toBeInstanceOf(RpcError);
-    await until(async () => (await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' })) > before);
+    await until(
+      async () =>
+        (await metricValue(s.service, 'sarai_draft_generations_total', { finish_reason: 'cancelled' })) >
+        before,
+    );
     await until(idle);
     const { response } = await s.conn.skill.generate(genReq({ prompt: 'after cancel', maxTokens: 3 }));
     expect(response.tokensGenerated).toBe(3);
@@ -255,12 +336,16 @@ describe('health and lifecycle', () => {
     try {
       const check = async () => (await s.conn.grpcHealth.check({ service: '' })).response.status;
       expect(await check()).toBe(NOT_SERVING);
-      expect((await s.conn.health.check({ service: '' })).response.status).toBe(HealthCheckResponse_ServingStatus.NOT_SERVING);
+      expect((await s.conn.health.check({ service: '' })).response.status).toBe(
+        HealthCheckResponse_ServingStatus.NOT_SERVING,
+      );
       await rpcFailure(s.conn.skill.generate(genReq({ prompt: 'too early' })).response, 'UNAVAILABLE');
 
       await s.service.load();
       expect(await check()).toBe(SERVING);
-      expect((await s.conn.health.check({ service: 'skills.Skill' })).response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+      expect((await s.conn.health.check({ service: 'skills.Skill' })).response.status).toBe(
+        HealthCheckResponse_ServingStatus.SERVING,
+      );
 
       // In flight when shutdown starts: it must complete.
       const inflight = collectStream(s.conn, genReq({ prompt: 'finish me', maxTokens: 400 }));
@@ -286,15 +371,20 @@ describe('health and lifecycle', () => {
           cb();
         },
       });
-      const s = await startTestServer({ LOG_LEVEL: 'info', LOG_PROMPTS: String(logPrompts) }, {
-        logger: createLogger({ name: 'draft', level: 'info', logPrompts, destination }),
-      });
+      const s = await startTestServer(
+        { LOG_LEVEL: 'info', LOG_PROMPTS: String(logPrompts) },
+        {
+          logger: createLogger({ name: 'draft', level: 'info', logPrompts, destination }),
+        },
+      );
       try {
         await s.conn.skill.generate(genReq({ prompt: 'secret-prompt-42', maxTokens: 4 }));
       } finally {
         await s.close();
       }
-      const generated = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'generated');
+      const generated = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l['msg'] === 'generated');
       expect(generated).toBeDefined();
       if (logPrompts) expect(generated?.['prompt']).toBe('secret-prompt-42');
       else {
@@ -308,9 +398,15 @@ describe('health and lifecycle', () => {
 
 describe('message limit', () => {
   it('rejects a request over the server’s message limit with RESOURCE_EXHAUSTED and keeps serving', async () => {
-    const s = await startTestServer({ SARAI_GRPC_MAX_MESSAGE_MB: '1' }, { clientMaxMessageBytes: 8 * 1024 * 1024 });
+    const s = await startTestServer(
+      { SARAI_GRPC_MAX_MESSAGE_MB: '1' },
+      { clientMaxMessageBytes: 8 * 1024 * 1024 },
+    );
     try {
-      const e = await rpcFailure(s.conn.skill.generate(genReq({ prompt: 'x'.repeat(2 * 1024 * 1024) })).response, 'RESOURCE_EXHAUSTED');
+      const e = await rpcFailure(
+        s.conn.skill.generate(genReq({ prompt: 'x'.repeat(2 * 1024 * 1024) })).response,
+        'RESOURCE_EXHAUSTED',
+      );
       expect(e.message).toMatch(/limit|larger than max/);
       const { response } = await s.conn.skill.generate(genReq({ prompt: 'small', maxTokens: 2 }));
       expect(response.tokensGenerated).toBe(2);

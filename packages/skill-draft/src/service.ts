@@ -1,9 +1,4 @@
-import {
-  status,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type sendUnaryData,
-} from '@grpc/grpc-js';
+import { status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import { rpcStatus, type GenChunk, type GenReply, type GenReq, type ISkill } from '@sarai/proto';
 import { rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
@@ -123,12 +118,17 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
     flashAttention: config.FLASH_ATTENTION,
     useMmap: config.USE_MMAP,
     ignoreEos: config.IGNORE_EOS,
+    binaries: config.LLAMA_BINARIES,
+    prefixReuse: config.PREFIX_REUSE,
     ...(logger ? { logger } : {}),
   };
 }
 
 /** Starts the gRPC server of the draft skill (Generate, GenerateStream, both health protocols, /metrics). */
-export async function startDraftService(config: DraftConfig, opts: DraftServiceOptions): Promise<DraftService> {
+export async function startDraftService(
+  config: DraftConfig,
+  opts: DraftServiceOptions,
+): Promise<DraftService> {
   const { logger } = opts;
   let engine: DraftEngine | undefined;
   const metricsRef: { current?: DraftMetrics } = {};
@@ -165,7 +165,9 @@ export async function startDraftService(config: DraftConfig, opts: DraftServiceO
         const r = await ready().generate(paramsOf(call.request), { signal: cancel.signal });
         logResult('Generate', call.request, r);
         if (r.finishReason === 'cancelled') {
-          callback(rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'));
+          callback(
+            rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'),
+          );
         } else {
           callback(null, replyOf(r));
         }
@@ -187,7 +189,10 @@ export async function startDraftService(config: DraftConfig, opts: DraftServiceO
         });
         logResult('GenerateStream', call.request, r);
         if (r.finishReason === 'cancelled') {
-          call.emit('error', rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'));
+          call.emit(
+            'error',
+            rpcStatus(cancel.reason(), 'generation stopped: the client cancelled or its deadline passed'),
+          );
           return;
         }
         call.write({ token: '', final: true, reply: replyOf(r) });
@@ -195,7 +200,10 @@ export async function startDraftService(config: DraftConfig, opts: DraftServiceO
       })()
         .catch((e: unknown) => {
           if (!(e instanceof DraftError)) logger.error({ err: e }, 'GenerateStream failed');
-          call.emit('error', cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e));
+          call.emit(
+            'error',
+            cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e),
+          );
         })
         .finally(cancel.dispose);
     },

@@ -58,7 +58,10 @@ describe('checkGbnf (llama.cpp parser messages)', () => {
     ['root = "a"', 'expecting ::= at "= \\"a\\""'],
     ['x ::= "a"', 'grammar does not contain a root symbol'],
     ['root ::= root "a" | "b"', "unsupported grammar, left recursion detected for nonterminal 'root'"],
-    ['root ::= x "a"\nx ::= "b"? root', "unsupported grammar, left recursion detected for nonterminal 'root'"],
+    [
+      'root ::= x "a"\nx ::= "b"? root',
+      "unsupported grammar, left recursion detected for nonterminal 'root'",
+    ],
     ['root ::= "\\q"', 'unknown escape at "\\\\q\\""'],
   ])('%j → %j', (grammar, message) => {
     expect(checkGbnf(grammar)).toBe(message);
@@ -69,15 +72,24 @@ describe('parseAdapters', () => {
   it('reads name=path[*scale][+path...] entries', () => {
     expect(parseAdapters('v1=/m/a.gguf, mix=/m/b.gguf*0.5+/m/c.gguf')).toEqual([
       { name: 'v1', files: [{ path: '/m/a.gguf', scale: 1 }] },
-      { name: 'mix', files: [{ path: '/m/b.gguf', scale: 0.5 }, { path: '/m/c.gguf', scale: 1 }] },
+      {
+        name: 'mix',
+        files: [
+          { path: '/m/b.gguf', scale: 0.5 },
+          { path: '/m/c.gguf', scale: 1 },
+        ],
+      },
     ]);
     expect(parseAdapters('')).toEqual([]);
   });
 
-  it.each([['v1'], ['v1=/m/a.bin'], ['v1=/m/a.gguf,v1=/m/b.gguf'], ['bad name=/m/a.gguf'], ['v1=/m/a.gguf*x']])(
-    'rejects %j',
-    (raw) => {
-      expect(() => parseAdapters(raw)).toThrow(/adapter|name=path/);
-    },
-  );
+  it.each([
+    ['v1'],
+    ['v1=/m/a.bin'],
+    ['v1=/m/a.gguf,v1=/m/b.gguf'],
+    ['bad name=/m/a.gguf'],
+    ['v1=/m/a.gguf*x'],
+  ])('rejects %j', (raw) => {
+    expect(() => parseAdapters(raw)).toThrow(/adapter|name=path/);
+  });
 });

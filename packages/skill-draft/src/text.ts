@@ -65,7 +65,9 @@ export class TokenTextDecoder {
   private pending: number[] = [];
   private readonly recent: number[] = [];
 
-  constructor(private readonly detokenize: (tokens: readonly number[], lastTokens: readonly number[]) => string) {}
+  constructor(
+    private readonly detokenize: (tokens: readonly number[], lastTokens: readonly number[]) => string,
+  ) {}
 
   push(token: number): string {
     this.pending.push(token);

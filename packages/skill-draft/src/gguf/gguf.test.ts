@@ -20,7 +20,8 @@ afterAll(async () => {
 
 describe('quantization', () => {
   it('fp16 round-trips representable values and rounds to nearest', () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8]) expect(f16ToF32(f32ToF16(v))).toBe(v);
+    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8])
+      expect(f16ToF32(f32ToF16(v))).toBe(v);
     expect(f32ToF16(1 + 2 ** -11)).toBe(f32ToF16(1)); // tie → even
     expect(f16ToF32(f32ToF16(1e6))).toBe(Infinity);
   });
@@ -32,14 +33,19 @@ describe('quantization', () => {
     expect(encode(type, src, buf)).toBe(buf.length);
     const back = decode(type, buf, src.length);
     const tolerance = { Q8_0: 1.8 / 127, Q4_0: 1.8 / 7, F16: 2e-3, F32: 0 }[type];
-    for (let i = 0; i < src.length; i++) expect(Math.abs((back[i] as number) - (src[i] as number))).toBeLessThanOrEqual(tolerance + 1e-6);
+    for (let i = 0; i < src.length; i++)
+      expect(Math.abs((back[i] as number) - (src[i] as number))).toBeLessThanOrEqual(tolerance + 1e-6);
   });
 });
 
 describe('byte-level BPE vocabulary', () => {
   it('maps all 256 bytes to distinct printable code points, learns merges and places control tokens', () => {
     expect(new Set(bytesToUnicode()).size).toBe(256);
-    const v = byteLevelVocab({ mergedWords: [' t', 'he', ' the', 'xyz'], specials: ['<|endoftext|>', '<|im_end|>'], size: 300 });
+    const v = byteLevelVocab({
+      mergedWords: [' t', 'he', ' the', 'xyz'],
+      specials: ['<|endoftext|>', '<|im_end|>'],
+      size: 300,
+    });
     expect(v.tokens).toHaveLength(300);
     expect(new Set(v.tokens).size).toBe(300);
     expect(v.merges).toEqual(['Ġ t', 'h e', 'Ġt he']); // 'xyz' has no known halves: skipped
@@ -62,7 +68,10 @@ describe('generated models', () => {
   });
 
   it('the same seed writes the same bytes; another seed other weights', async () => {
-    const hash = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+    const hash = async (p: string) =>
+      createHash('sha256')
+        .update(await readFile(p))
+        .digest('hex');
     const a = await generateModel({ preset: 'tiny', type: 'Q4_0', seed: 9, path: join(dir, 'a.gguf') });
     const b = await generateModel({ preset: 'tiny', type: 'Q4_0', seed: 9, path: join(dir, 'b.gguf') });
     const c = await generateModel({ preset: 'tiny', type: 'Q4_0', seed: 10, path: join(dir, 'c.gguf') });
@@ -83,7 +92,14 @@ describe('generated models', () => {
 
   it('writes LoRA adapters as GGUF adapter files', async () => {
     const path = join(dir, 'lora.gguf');
-    await generateLoraAdapter({ preset: 'tiny', targets: ['attn_q', 'ffn_down'], rank: 2, alpha: 4, seed: 1, path });
+    await generateLoraAdapter({
+      preset: 'tiny',
+      targets: ['attn_q', 'ffn_down'],
+      rank: 2,
+      alpha: 4,
+      seed: 1,
+      path,
+    });
     const info = await readGgufFileInfo(path, { logWarnings: false });
     const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
     expect(md['general']?.['type']).toBe('adapter');

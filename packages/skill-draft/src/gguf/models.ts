@@ -29,10 +29,69 @@ export interface ModelDims {
 }
 
 const TINY_WORDS = [
-  ' t', ' a', 'he', 'in', 're', 'on', ' the', 'er', ' s', 'at', 'en', ' w', 'ou', ' o', 'is', ' c', 'es', ' b',
-  'it', ' f', 'an', 'or', ' m', ' p', 'll', ' d', 'ng', 'ing', ' in', ' of', ' and', ' to', 'ed', ' is', 'ar',
-  'st', 'le', 'al', ' h', ' th', 'nd', ' re', 'ion', 'as', ' l', ' n', 'om', ' e', 'ic', ' that', ' be', 'ro',
-  '{"', '":', '",', '"}', ' {', '}\n', '\n\n', '  ', '    ', ' "', '":"',
+  ' t',
+  ' a',
+  'he',
+  'in',
+  're',
+  'on',
+  ' the',
+  'er',
+  ' s',
+  'at',
+  'en',
+  ' w',
+  'ou',
+  ' o',
+  'is',
+  ' c',
+  'es',
+  ' b',
+  'it',
+  ' f',
+  'an',
+  'or',
+  ' m',
+  ' p',
+  'll',
+  ' d',
+  'ng',
+  'ing',
+  ' in',
+  ' of',
+  ' and',
+  ' to',
+  'ed',
+  ' is',
+  'ar',
+  'st',
+  'le',
+  'al',
+  ' h',
+  ' th',
+  'nd',
+  ' re',
+  'ion',
+  'as',
+  ' l',
+  ' n',
+  'om',
+  ' e',
+  'ic',
+  ' that',
+  ' be',
+  'ro',
+  '{"',
+  '":',
+  '",',
+  '"}',
+  ' {',
+  '}\n',
+  '\n\n',
+  '  ',
+  '    ',
+  ' "',
+  '":"',
 ];
 
 /** Presets: `tiny` (≤ 1 MB, tests) and `qwen2.5-0.5b` (Qwen2.5-0.5B-Instruct dimensions, benchmarks). */
@@ -113,7 +172,12 @@ export function presetVocab(preset: ModelPreset): ByteLevelVocab {
  */
 const ROW_SCALE = { printable: 1, 'other-byte': 0.05, control: 0 } as const;
 
-function tensorsFor(dims: ModelDims, vocab: ByteLevelVocab, type: ModelWeightType, seed: number): GgufTensorSpec[] {
+function tensorsFor(
+  dims: ModelDims,
+  vocab: ByteLevelVocab,
+  type: ModelWeightType,
+  seed: number,
+): GgufTensorSpec[] {
   const root = new Prng(seed);
   const nVocab = vocab.tokens.length;
   const headDim = dims.nEmbd / dims.nHead;
@@ -134,7 +198,8 @@ function tensorsFor(dims: ModelDims, vocab: ByteLevelVocab, type: ModelWeightTyp
       dims: d,
       type: wtype,
       fill: (start, out) => {
-        if (start !== next) throw new DraftError('DRAFT_GGUF_INVALID', `${name}: chunks must be filled in order`);
+        if (start !== next)
+          throw new DraftError('DRAFT_GGUF_INVALID', `${name}: chunks must be filled in order`);
         prng.fillUniform(out, std);
         next = start + out.length;
       },
@@ -155,7 +220,11 @@ function tensorsFor(dims: ModelDims, vocab: ByteLevelVocab, type: ModelWeightTyp
     };
   };
   // Tied: token_embd is also the output projection, so its rows shape the logits.
-  t.push(dims.tiedEmbeddings ? perToken('token_embd.weight', tiny ? 1 : 0.05) : random('token_embd.weight', [dims.nEmbd, nVocab], 1));
+  t.push(
+    dims.tiedEmbeddings
+      ? perToken('token_embd.weight', tiny ? 1 : 0.05)
+      : random('token_embd.weight', [dims.nEmbd, nVocab], 1),
+  );
   t.push(ones('output_norm.weight', dims.nEmbd));
   if (!dims.tiedEmbeddings) t.push(perToken('output.weight', tiny ? 1 : 0.05));
   for (let l = 0; l < dims.nLayer; l++) {
@@ -193,7 +262,10 @@ function metadataFor(
     ['general.architecture', meta.str(a)],
     ['general.type', meta.str('model')],
     ['general.name', meta.str(`sarai-${preset}-${type.toLowerCase()}-s${seed}`)],
-    ['general.description', meta.str('Seeded random weights written by @sarai/skill-draft (tests and benchmarks only)')],
+    [
+      'general.description',
+      meta.str('Seeded random weights written by @sarai/skill-draft (tests and benchmarks only)'),
+    ],
     ['general.file_type', meta.u32(FILE_TYPE[type])],
     ['general.quantization_version', meta.u32(2)],
     ['sarai.generator.preset', meta.str(preset)],
@@ -236,7 +308,15 @@ export async function generateModel(opts: GenerateModelOptions): Promise<Generat
       tensors: tensorsFor(fullDims, vocab, opts.type, opts.seed),
     });
     await rename(tmp, opts.path);
-    return { path: opts.path, bytes, preset: opts.preset, type: opts.type, seed: opts.seed, vocab, dims: fullDims };
+    return {
+      path: opts.path,
+      bytes,
+      preset: opts.preset,
+      type: opts.type,
+      seed: opts.seed,
+      vocab,
+      dims: fullDims,
+    };
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
@@ -271,7 +351,9 @@ export interface GenerateLoraOptions {
 }
 
 /** Writes a LoRA adapter GGUF for a preset's dimensions (tensors `<base>.lora_a` [n_in, r], `.lora_b` [r, n_out]). */
-export async function generateLoraAdapter(opts: GenerateLoraOptions): Promise<{ path: string; bytes: number }> {
+export async function generateLoraAdapter(
+  opts: GenerateLoraOptions,
+): Promise<{ path: string; bytes: number }> {
   const d: ModelDims = MODEL_PRESETS[opts.preset];
   const headDim = d.nEmbd / d.nHead;
   const kvDim = headDim * d.nHeadKv;
@@ -293,7 +375,12 @@ export async function generateLoraAdapter(opts: GenerateLoraOptions): Promise<{ 
       const base = `blk.${l}.${target}.weight`;
       const a = root.fork(`${base}.lora_a`);
       const b = root.fork(`${base}.lora_b`);
-      tensors.push({ name: `${base}.lora_a`, dims: [nIn, opts.rank], type: 'F32', fill: (_s, out) => a.fillUniform(out, std) });
+      tensors.push({
+        name: `${base}.lora_a`,
+        dims: [nIn, opts.rank],
+        type: 'F32',
+        fill: (_s, out) => a.fillUniform(out, std),
+      });
       tensors.push({
         name: `${base}.lora_b`,
         dims: [opts.rank, nOut],

@@ -61,7 +61,8 @@ export function byteLevelVocab(opts: ByteLevelVocabOptions): ByteLevelVocab {
   // Byte tokens in GPT-2 order: printable ASCII first (id 0 = "!").
   const cp = (b: number) => (b2u[b] as string).codePointAt(0) as number;
   const order = [...b2u.keys()].sort((a, b) => cp(a) - cp(b));
-  for (const b of order) add(b2u[b] as string, b >= 0x20 && b <= 0x7e ? 'printable' : b === 0x0a ? 'printable' : 'other-byte');
+  for (const b of order)
+    add(b2u[b] as string, b >= 0x20 && b <= 0x7e ? 'printable' : b === 0x0a ? 'printable' : 'other-byte');
 
   const merges: string[] = [];
   for (const word of opts.mergedWords ?? []) {
@@ -82,7 +83,11 @@ export function byteLevelVocab(opts: ByteLevelVocabOptions): ByteLevelVocab {
 
   const special: Record<string, number> = {};
   const specialAt = opts.specialAt ?? tokens.length;
-  const size = Math.max(opts.size ?? 0, specialAt + opts.specials.length, tokens.length + opts.specials.length);
+  const size = Math.max(
+    opts.size ?? 0,
+    specialAt + opts.specials.length,
+    tokens.length + opts.specials.length,
+  );
   const types = new Array<number>(size);
   const out = new Array<string>(size);
   const outClasses = new Array<TokenClass>(size);

@@ -3,7 +3,21 @@ import { DraftError } from '../errors.js';
 import { GgmlType, TYPE_LAYOUT, encode, tensorBytes, type GgmlTypeName } from './quant.js';
 
 /** GGUF metadata value types (gguf_type). */
-const T = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 } as const;
+const T = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+} as const;
 type Scalar = Exclude<keyof typeof T, 'array'>;
 
 export type GgufMetaValue =
@@ -68,18 +82,41 @@ class ByteSink {
   scalar(type: Scalar, v: number | bigint | boolean | string): void {
     const b = Buffer.alloc(8);
     switch (type) {
-      case 'u8': b.writeUInt8(Number(v)); return this.push(b.subarray(0, 1));
-      case 'i8': b.writeInt8(Number(v)); return this.push(b.subarray(0, 1));
-      case 'u16': b.writeUInt16LE(Number(v)); return this.push(b.subarray(0, 2));
-      case 'i16': b.writeInt16LE(Number(v)); return this.push(b.subarray(0, 2));
-      case 'u32': b.writeUInt32LE(Number(v)); return this.push(b.subarray(0, 4));
-      case 'i32': b.writeInt32LE(Number(v)); return this.push(b.subarray(0, 4));
-      case 'f32': b.writeFloatLE(Number(v)); return this.push(b.subarray(0, 4));
-      case 'bool': b.writeUInt8(v ? 1 : 0); return this.push(b.subarray(0, 1));
-      case 'u64': b.writeBigUInt64LE(BigInt(v)); return this.push(b);
-      case 'i64': b.writeBigInt64LE(BigInt(v)); return this.push(b);
-      case 'f64': b.writeDoubleLE(Number(v)); return this.push(b);
-      case 'string': return this.str(String(v));
+      case 'u8':
+        b.writeUInt8(Number(v));
+        return this.push(b.subarray(0, 1));
+      case 'i8':
+        b.writeInt8(Number(v));
+        return this.push(b.subarray(0, 1));
+      case 'u16':
+        b.writeUInt16LE(Number(v));
+        return this.push(b.subarray(0, 2));
+      case 'i16':
+        b.writeInt16LE(Number(v));
+        return this.push(b.subarray(0, 2));
+      case 'u32':
+        b.writeUInt32LE(Number(v));
+        return this.push(b.subarray(0, 4));
+      case 'i32':
+        b.writeInt32LE(Number(v));
+        return this.push(b.subarray(0, 4));
+      case 'f32':
+        b.writeFloatLE(Number(v));
+        return this.push(b.subarray(0, 4));
+      case 'bool':
+        b.writeUInt8(v ? 1 : 0);
+        return this.push(b.subarray(0, 1));
+      case 'u64':
+        b.writeBigUInt64LE(BigInt(v));
+        return this.push(b);
+      case 'i64':
+        b.writeBigInt64LE(BigInt(v));
+        return this.push(b);
+      case 'f64':
+        b.writeDoubleLE(Number(v));
+        return this.push(b);
+      case 'string':
+        return this.str(String(v));
     }
   }
   concat(): Buffer {
@@ -96,7 +133,11 @@ function validate(spec: GgufFileSpec): void {
     names.add(t.name);
     const n = t.dims.reduce((a, b) => a * b, 1);
     const { blockSize } = TYPE_LAYOUT[t.type];
-    if (!t.dims.every((d) => Number.isInteger(d) && d > 0) || (t.dims[0] as number) % blockSize !== 0 || n % blockSize) {
+    if (
+      !t.dims.every((d) => Number.isInteger(d) && d > 0) ||
+      (t.dims[0] as number) % blockSize !== 0 ||
+      n % blockSize
+    ) {
       throw new DraftError(
         'DRAFT_GGUF_INVALID',
         `tensor ${t.name} [${t.dims.join(', ')}] cannot be stored as ${t.type}: rows must be a multiple of ${blockSize}`,
@@ -138,11 +179,18 @@ export function ggufHeader(spec: GgufFileSpec): { header: Buffer; offsets: numbe
     s.u32(GgmlType[t.type]);
     s.u64(offset);
     offsets.push(offset);
-    const bytes = tensorBytes(t.type, t.dims.reduce((a, b) => a * b, 1));
+    const bytes = tensorBytes(
+      t.type,
+      t.dims.reduce((a, b) => a * b, 1),
+    );
     offset += bytes + pad(bytes, alignment);
   }
   const head = s.concat();
-  return { header: Buffer.concat([head, Buffer.alloc(pad(head.length, alignment))]), offsets, dataBytes: offset };
+  return {
+    header: Buffer.concat([head, Buffer.alloc(pad(head.length, alignment))]),
+    offsets,
+    dataBytes: offset,
+  };
 }
 
 /** Elements generated and encoded per write (a multiple of every block size). */

@@ -1,0 +1,450 @@
+// nx run @sarai/skill-draft:bench — prints a table; not a test. Everything is measured in this one run, on the same
+// machine, with the same thread count, interleaved round by round so that load from other work on the box hits every
+// contender alike; medians are reported.
+//   decode tok/s: llama-bench (llama.cpp built from node-llama-cpp's bundled source) vs plain node-llama-cpp
+//     in-process vs the draft service over gRPC (Generate and GenerateStream), for both binary flavours
+//     (prebuilt = the npm CPU binaries; openmp = scripts/openmp-binaries.mjs);
+//   aggregate tok/s with 1, 2 and 4 concurrent streams; prompt evaluation of a reflection-shaped follow-up with and
+//   without prefix reuse; container start → SERVING and RSS ÷ model file size.
+// Env: BENCH_THREADS (default: available cores), BENCH_TOKENS (default 128), BENCH_ROUNDS (default 3),
+//      BENCH_SKIP_CONTAINER=1, BENCH_IMAGE (default sarai/skill-draft:<version>).
+import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { connectSkill, grpcHealthV1, type GenReq, type SkillConnection } from '@sarai/proto';
+// The benchmark measures the package as built (dist), resolved through its own exports.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { DraftEngine, availableCores, ensureModel } from '@sarai/skill-draft';
+
+const run = promisify(execFile);
+const PKG = fileURLToPath(new URL('../../', import.meta.url)); // packages/skill-draft (from out-tsc/bench)
+const MODELS = join(PKG, '..', '..', 'models');
+const THREADS = Number(process.env['BENCH_THREADS'] ?? availableCores());
+const N = Number(process.env['BENCH_TOKENS'] ?? 128);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const version = (JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')) as { version: string }).version;
+const IMAGE = process.env['BENCH_IMAGE'] ?? `sarai/skill-draft:${version}`;
+const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+
+const median = (xs: number[]) => {
+  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+function req(prompt: string, maxTokens: number, extra: Partial<GenReq> = {}): GenReq {
+  return { prompt, maxTokens, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false, ...extra };
+}
+
+// ---------- contenders ----------
+
+interface InProc {
+  child: ChildProcess;
+  decode(n: number): Promise<number>;
+  close(): void;
+}
+
+async function startInProc(binaries: string, model: string): Promise<InProc> {
+  const child = fork(join(PKG, 'out-tsc', 'bench', 'inproc-worker.js'), [binaries, model, String(THREADS)], {
+    env: { ...process.env, ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`in-process worker (${binaries}) exited with ${code}`)));
+  });
+  return {
+    child,
+    decode: (n) =>
+      new Promise((resolve) => {
+        child.once('message', (m: { rate: number }) => resolve(m.rate));
+        child.send({ decode: n });
+      }),
+    close: () => child.send({ exit: true }),
+  };
+}
+
+interface Service {
+  child: ChildProcess;
+  conn: SkillConnection;
+  close(): Promise<void>;
+}
+
+async function startService(
+  binaries: string,
+  model: string,
+  env: Record<string, string> = {},
+): Promise<Service> {
+  const child = spawn(process.execPath, [join(PKG, 'dist', 'main.js')], {
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      METRICS_PORT: '-1',
+      MODEL_PATH: model,
+      THREADS: String(THREADS),
+      LLAMA_BINARIES: binaries,
+      IGNORE_EOS: 'true',
+      CONTEXT_SIZE: '2048',
+      MAX_CONCURRENT: '4',
+      LOG_LEVEL: 'info',
+      ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    let port = 0;
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const j = JSON.parse(line) as { msg?: string; port?: number };
+          if (j.msg === 'draft skill listening') port = j.port ?? 0;
+          if (j.msg === 'model loaded') resolve(port);
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`service (${binaries}) exited with ${code}`)));
+  });
+  const conn = connectSkill(`127.0.0.1:${port}`, { timeoutMs: 600_000 });
+  return {
+    child,
+    conn,
+    close: async () => {
+      conn.close();
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+/** Unary Generate: server-measured decode rate and client end-to-end tokens ÷ wall time. */
+async function unary(s: Service, n: number) {
+  const t0 = performance.now();
+  const { response } = await s.conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', n));
+  const wall = (performance.now() - t0) / 1000;
+  return {
+    decode: response.decodeTokensPerSecond,
+    e2e: response.tokensGenerated / wall,
+    ramMb: response.ramMb,
+  };
+}
+
+/** GenerateStream seen by the client: (chunks − 1) ÷ time from the first to the last chunk. */
+async function stream(s: Service, n: number, prompt = 'The quick brown fox jumps over the lazy dog.') {
+  const call = s.conn.skill.generateStream(req(prompt, n));
+  let chunks = 0;
+  let first = 0;
+  let last = 0;
+  for await (const c of call.responses) {
+    if (c.final) continue;
+    last = performance.now();
+    if (chunks === 0) first = last;
+    chunks += 1;
+  }
+  return { rate: (chunks - 1) / ((last - first) / 1000), chunks };
+}
+
+async function llamaBench(bin: string | undefined, model: string, n: number): Promise<number> {
+  if (!bin) return NaN;
+  const { stdout } = await run(
+    bin,
+    ['-m', model, '-t', String(THREADS), '-p', '0', '-n', String(n), '-r', '1', '-o', 'json'],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  const rows = JSON.parse(stdout) as Array<{ avg_ts: number; n_gen: number }>;
+  return rows.find((r) => r.n_gen === n)?.avg_ts ?? NaN;
+}
+
+// ---------- sections ----------
+
+async function concurrency(s: Service, streams: number): Promise<number> {
+  const n = 64;
+  const t0 = performance.now();
+  const done = await Promise.all(
+    Array.from({ length: streams }, (_, i) =>
+      stream(s, n, `Stream ${i}: the quick brown fox jumps over the lazy dog.`),
+    ),
+  );
+  const tokens = done.reduce((a, d) => a + d.chunks, 0);
+  return tokens / ((performance.now() - t0) / 1000);
+}
+
+async function prefixReuse(model: string) {
+  const out: Record<string, { promptMs: number; evaluated: number; reused: number }> = {};
+  const words = Array.from({ length: 120 }, (_, i) => `word${i % 37}`).join(' ');
+  const prompt = `<|im_start|>user\nSummarise: ${words}<|im_end|>\n<|im_start|>assistant\n`;
+  for (const reuse of [true, false]) {
+    const engine = await DraftEngine.load({
+      modelPath: model,
+      threads: THREADS,
+      contextSize: 2048,
+      sequences: 4,
+      maxQueue: 4,
+      ignoreEos: true,
+      prefixReuse: reuse,
+    });
+    try {
+      const ms: number[] = [];
+      let last = { promptTokensEvaluated: 0, promptTokensReused: 0 };
+      for (let r = 0; r < ROUNDS; r++) {
+        const first = await engine.generate({ prompt: `${prompt}(${r})`, maxTokens: 64 });
+        const follow = `${prompt}(${r})${first.text}<|im_end|>\n<|im_start|>user\nCritique your answer and fix it.<|im_end|>\n<|im_start|>assistant\n`;
+        const second = await engine.generate({ prompt: follow, maxTokens: 1 });
+        ms.push(second.promptEvalMs);
+        last = second;
+      }
+      out[reuse ? 'with' : 'without'] = {
+        promptMs: median(ms),
+        evaluated: last.promptTokensEvaluated,
+        reused: last.promptTokensReused,
+      };
+    } finally {
+      await engine.dispose();
+    }
+  }
+  return out;
+}
+
+async function container(model: string) {
+  const name = `sarai-draft-bench-${process.pid}`;
+  const t0 = performance.now();
+  await run('docker', [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--read-only',
+    '--tmpfs',
+    '/tmp:size=64m,mode=1777',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges:true',
+    '--cpus',
+    '2',
+    '--memory',
+    '800m',
+    '--memory-swap',
+    '800m',
+    '--pids-limit',
+    '128',
+    '--user',
+    '1000:1000',
+    '-e',
+    'IGNORE_EOS=true',
+    '-e',
+    'LOG_LEVEL=warn',
+    '-v',
+    `${model}:/models/model.gguf:ro`,
+    '-p',
+    '127.0.0.1::50051',
+    IMAGE,
+  ]);
+  try {
+    const { stdout } = await run('docker', ['port', name, '50051/tcp']);
+    const port = Number(stdout.trim().split('\n')[0]?.split(':').pop());
+    const conn = connectSkill(`127.0.0.1:${port}`, { timeoutMs: 600_000 });
+    try {
+      for (;;) {
+        const ok = await conn.grpcHealth
+          .check({ service: '' }, { timeout: 1000 })
+          .response.then((r) => r.status === grpcHealthV1.HealthCheckResponse_ServingStatus.SERVING)
+          .catch(() => false);
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const startMs = performance.now() - t0;
+      const { response } = await conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', 64));
+      const stats = await run('docker', ['stats', '--no-stream', '--format', '{{.MemUsage}}', name]);
+      return {
+        startMs,
+        rssMb: response.ramMb,
+        decode: response.decodeTokensPerSecond,
+        memUsage: stats.stdout.trim(),
+      };
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await run('docker', ['rm', '-f', name]).catch(() => undefined);
+  }
+}
+
+// ---------- main ----------
+
+async function main() {
+  log(`threads ${THREADS}, ${N} tokens, ${ROUNDS} rounds, load ${loadavg()}`);
+  const files = {
+    Q4_0: (await ensureModel(MODELS, { preset: 'qwen2.5-0.5b', type: 'Q4_0', seed: 1 })).path,
+    Q8_0: (await ensureModel(MODELS, { preset: 'qwen2.5-0.5b', type: 'Q8_0', seed: 1 })).path,
+  };
+  let bench: string | undefined;
+  try {
+    bench = execFileSync(process.execPath, [join(PKG, 'scripts', 'build-llama-bench.mjs')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+  } catch {
+    log('llama-bench could not be built (needs git, cmake, g++): its column stays empty');
+  }
+  let openmp = true;
+  try {
+    execFileSync(process.execPath, [join(PKG, 'scripts', 'openmp-binaries.mjs')], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  } catch {
+    openmp = false;
+    log('no OpenMP build: only the prebuilt binaries are measured');
+  }
+  const flavours = openmp ? ['prebuilt', 'openmp'] : ['prebuilt'];
+
+  const lines: string[] = [];
+  const row = (cells: Array<string | number>) => lines.push(`| ${cells.join(' | ')} |`);
+
+  lines.push(
+    `### Decode (greedy, ${N} tokens, ${THREADS} threads; median of ${ROUNDS} interleaved rounds)`,
+    '',
+  );
+  row([
+    'file',
+    'binaries',
+    'llama-bench tg',
+    'in-process',
+    'Generate (server)',
+    'Generate e2e',
+    'Stream (client)',
+    'gRPC ÷ in-process',
+    'gRPC ÷ llama-bench',
+  ]);
+  row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+  const concurrencyRows: string[] = [];
+  for (const [type, file] of Object.entries(files)) {
+    const size = statSync(file).size / 2 ** 20;
+    log(`${type} (${size.toFixed(0)} MiB): starting contenders`);
+    const inproc: Record<string, InProc> = {};
+    const services: Record<string, Service> = {};
+    for (const f of flavours) {
+      inproc[f] = await startInProc(f, file);
+      services[f] = await startService(f, file);
+    }
+    const r: Record<string, { lb: number[]; ip: number[]; un: number[]; e2e: number[]; st: number[] }> = {};
+    for (const f of flavours) r[f] = { lb: [], ip: [], un: [], e2e: [], st: [] };
+    const lb: number[] = [];
+    // Warm-up (first-touch of mmapped weights, repacking caches).
+    for (const f of flavours) {
+      await (inproc[f] as InProc).decode(16);
+      await unary(services[f] as Service, 16);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      log(`${type} round ${round + 1}/${ROUNDS} (load ${loadavg()})`);
+      lb.push(await llamaBench(bench, file, N));
+      for (const f of flavours) {
+        const x = r[f] as (typeof r)[string];
+        x.ip.push(await (inproc[f] as InProc).decode(N));
+        const u = await unary(services[f] as Service, N);
+        x.un.push(u.decode);
+        x.e2e.push(u.e2e);
+        x.st.push((await stream(services[f] as Service, N)).rate);
+      }
+    }
+    for (const f of flavours) {
+      const x = r[f] as (typeof r)[string];
+      const ip = median(x.ip);
+      const un = median(x.un);
+      const st = median(x.st);
+      const base = median(lb);
+      row([
+        type,
+        f,
+        f1(base),
+        f1(ip),
+        f1(un),
+        f1(median(x.e2e)),
+        f1(st),
+        `${f2(un / ip)} (stream ${f2(st / ip)})`,
+        `${f2(un / base)} (stream ${f2(st / base)})`,
+      ]);
+    }
+    for (const f of flavours) {
+      (inproc[f] as InProc).close();
+      const agg: number[] = [];
+      for (const k of [1, 2, 4]) agg.push(await concurrency(services[f] as Service, k));
+      concurrencyRows.push(
+        `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} |`,
+      );
+      await (services[f] as Service).close();
+    }
+  }
+
+  lines.push(
+    '',
+    '### Aggregate decode with concurrent GenerateStream calls (64 tokens each, one context, batched sequences)',
+    '',
+  );
+  lines.push(
+    '| file | binaries | 1 stream tok/s | 2 streams | 4 streams | 4 ÷ 1 |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+  );
+  lines.push(...concurrencyRows);
+
+  log('prefix reuse');
+  const pr = await prefixReuse(files.Q4_0);
+  lines.push('', '### Reflection-shaped follow-up (prompt + 64-token answer + critique), Q4_0, prebuilt', '');
+  lines.push(
+    '| prefix reuse | prompt eval ms | tokens evaluated | tokens reused |',
+    '| --- | ---: | ---: | ---: |',
+  );
+  for (const k of ['with', 'without']) {
+    const v = pr[k];
+    if (v) lines.push(`| ${k} | ${f1(v.promptMs)} | ${v.evaluated} | ${v.reused} |`);
+  }
+
+  if (process.env['BENCH_SKIP_CONTAINER'] !== '1' && existsSync('/var/run/docker.sock')) {
+    lines.push(
+      '',
+      `### Container ${IMAGE} (hardened, --cpus 2 --memory 800m, prebuilt binaries, THREADS from the CPU quota)`,
+      '',
+    );
+    lines.push(
+      '| file | file MiB | start → SERVING ms | RSS MiB | RSS ÷ file | docker mem usage | decode tok/s |',
+      '| --- | ---: | ---: | ---: | ---: | --- | ---: |',
+    );
+    for (const [type, file] of Object.entries(files)) {
+      log(`container ${type}`);
+      const size = statSync(file).size / 2 ** 20;
+      try {
+        const c = await container(file);
+        lines.push(
+          `| ${type} | ${f1(size)} | ${c.startMs.toFixed(0)} | ${f1(c.rssMb)} | ${f2(c.rssMb / size)} | ${c.memUsage} | ${f1(c.decode)} |`,
+        );
+      } catch (e) {
+        lines.push(`| ${type} | ${f1(size)} | failed: ${(e as Error).message.split('\n')[0]} | | | | |`);
+      }
+    }
+  }
+  lines.push('', `load average at the end: ${loadavg()} (2 cores shared with other work)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

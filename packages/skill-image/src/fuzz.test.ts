@@ -54,9 +54,10 @@ const MUTATORS: Record<string, Mutator> = {
     return o;
   },
   dimensions(b, r) {
-    // Big-endian or little-endian 16/32-bit fields in the header set to extreme values.
+    // 16/32-bit big-endian fields in the header (sizes, lengths) set to extreme values.
     const o = Buffer.from(b);
-    const p = int(r, Math.max(1, Math.min(48, o.length - 4)));
+    if (o.length < 4) return o;
+    const p = int(r, Math.min(48, o.length - 3));
     const v = [0, 1, 0xffff, 0x7fffffff, 0xffffffff, 60000][int(r, 6)];
     if (r() < 0.5) o.writeUInt16BE(v & 0xffff, p);
     else o.writeUInt32BE(v >>> 0, p);

@@ -27,6 +27,7 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const version = (JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')) as { version: string }).version;
 const IMAGE = process.env['BENCH_IMAGE'] ?? `sarai/skill-draft:${version}`;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
+let OPENMP_MODULE = '';
 
 const median = (xs: number[]) => {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
@@ -51,10 +52,14 @@ interface InProc {
 }
 
 async function startInProc(binaries: string, model: string): Promise<InProc> {
-  const child = fork(join(PKG, 'out-tsc', 'bench', 'inproc-worker.js'), [binaries, model, String(THREADS)], {
-    env: { ...process.env, ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = fork(
+    join(PKG, 'out-tsc', 'bench', 'inproc-worker.js'),
+    [binaries, model, String(THREADS), OPENMP_MODULE],
+    {
+      env: { ...process.env, ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`in-process worker (${binaries}) exited with ${code}`)));
@@ -90,6 +95,7 @@ async function startService(
       MODEL_PATH: model,
       THREADS: String(THREADS),
       LLAMA_BINARIES: binaries,
+      LLAMA_OPENMP_MODULE: OPENMP_MODULE,
       IGNORE_EOS: 'true',
       CONTEXT_SIZE: '2048',
       MAX_CONCURRENT: '4',

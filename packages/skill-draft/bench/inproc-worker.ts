@@ -1,9 +1,15 @@
+import { pathToFileURL } from 'node:url';
+
 // Forked by bench.ts: plain node-llama-cpp in-process (no service code), the baseline the gRPC numbers are divided
 // by. argv: <prebuilt|openmp> <model> <threads>. Answers {decode: n} messages with the decode rate of n tokens.
-import { LlamaLogLevel, getLlama, type Token } from 'node-llama-cpp';
+import type { Token } from 'node-llama-cpp';
 
-const [binaries = 'prebuilt', modelPath = '', threadsArg = '2'] = process.argv.slice(2);
+// argv[5]: the OpenMP copy of node-llama-cpp (scripts/openmp-binaries.mjs) when binaries = openmp.
+const [binaries = 'prebuilt', modelPath = '', threadsArg = '2', openmpModule = ''] = process.argv.slice(2);
 const threads = Number(threadsArg);
+const { LlamaLogLevel, getLlama } = (await import(
+  binaries === 'openmp' ? pathToFileURL(openmpModule).href : 'node-llama-cpp'
+)) as typeof import('node-llama-cpp');
 const llama = await getLlama({
   gpu: false,
   maxThreads: threads,

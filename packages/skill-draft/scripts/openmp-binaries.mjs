@@ -1,17 +1,16 @@
 #!/usr/bin/env node
 // Builds node-llama-cpp's binaries from the llama.cpp source bundled in its npm package with OpenMP (offline:
-// git + cmake + g++, ~4 min once, cached outside git) and installs them as a node-llama-cpp "local build" next to the
-// prebuilt ones, where `getLlama({ cmakeOptions: OPENMP_CMAKE_OPTIONS })` (LLAMA_BINARIES=openmp) finds them.
+// git + cmake + g++, ~4 min once) in a private copy of the same node-llama-cpp version in a cache directory outside
+// git, where the draft service loads it with LLAMA_BINARIES=openmp. The workspace's node_modules is not touched.
 //
 // Why: the prebuilt CPU binaries are built without OpenMP, so ggml creates and joins a new worker thread pool for
 // every graph it computes (every decoded token). With 2 threads on a busy 2-core machine the new thread often waits
 // for a core while the calling thread spins at the first barrier; decode then collapses. OpenMP keeps its team alive.
-// Other users of node-llama-cpp are unaffected: a local build is only picked with these exact cmake options.
 // The build is -march=native (GGML_NATIVE=ON): it only runs on CPUs with this host's instruction set.
 //   node scripts/openmp-binaries.mjs [--force]
 // Env: SARAI_LLAMA_CACHE (default ~/.cache/sarai-draft).
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,21 +86,10 @@ if (!builtFolder()) {
   );
   log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
-const folder = builtFolder();
-if (!folder) {
+if (!builtFolder()) {
   log('the build did not produce a local build folder');
   process.exit(1);
 }
+log(`ready: ${buildPkg}`);
 
-// Install only the binaries (+ libgomp, found through their $ORIGIN runpath, so the shell-less image needs nothing else).
-const target = join(localBuilds(nlcDir), folder);
-const release = join(localBuilds(buildPkg), folder, 'Release');
-rmSync(target, { recursive: true, force: true });
-mkdirSync(target, { recursive: true });
-cpSync(release, join(target, 'Release'), { recursive: true });
-const ldd = execFileSync('ldd', [join(release, 'libggml-cpu.so')], { encoding: 'utf8' });
-const gomp = /libgomp\.so\.1 => (\S+)/.exec(ldd)?.[1];
-if (gomp) cpSync(gomp, join(target, 'Release', 'libgomp.so.1'), { dereference: true });
-writeFileSync(join(target, 'buildDone.status'), '');
-log(`installed ${target}${gomp ? ' (with libgomp.so.1)' : ''}`);
-process.stdout.write(`${target}\n`);
+process.stdout.write(`${join(buildPkg, 'dist', 'index.js')}\n`);

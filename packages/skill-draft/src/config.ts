@@ -86,6 +86,8 @@ export const draftConfigSchema = commonConfigSchema
     FLASH_ATTENTION: bool.default(false),
     /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
     LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
+    /** Entry point of the OpenMP node-llama-cpp copy (default: where scripts/openmp-binaries.mjs puts it). */
+    LLAMA_OPENMP_MODULE: z.string().optional(),
     /** mmap the model file (default) or read it into memory. */
     USE_MMAP: bool.default(true),
     /** Reuse cached prompt prefixes across requests (turn off only to measure what reuse saves). */

@@ -1,10 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as nodeLlamaCpp from 'node-llama-cpp';
 import {
-  LlamaGrammarEvaluationState,
   LlamaLogLevel,
-  getLlama,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -44,10 +46,13 @@ export interface EngineOptions {
   prefixReuse?: boolean;
   /**
    * Which node-llama-cpp binaries to load: 'prebuilt' (default; the npm package's portable CPU binaries) or
-   * 'openmp' (a local OpenMP build made by scripts/openmp-binaries.mjs; keeps the decode threads alive between
-   * tokens; run with UV_THREADPOOL_SIZE=1 so every decode comes from the same thread and reuses one OpenMP team).
+   * 'openmp' (a private copy of node-llama-cpp with a local OpenMP build, made by scripts/openmp-binaries.mjs; keeps
+   * the decode threads alive between tokens; run with UV_THREADPOOL_SIZE=1 so every decode comes from the same
+   * thread and reuses one OpenMP team).
    */
   binaries?: 'prebuilt' | 'openmp';
+  /** Entry point of the OpenMP copy of node-llama-cpp; default {@link defaultOpenmpModule}. */
+  openmpModule?: string;
   /** Prompt tokens evaluated per step, so a cancelled request stops between steps. Default 128. */
   promptChunk?: number;
   logger?: Logger;
@@ -96,6 +101,32 @@ export interface GenerateHooks {
 
 /** cmake options of the OpenMP local build (must match scripts/openmp-binaries.mjs). */
 export const OPENMP_CMAKE_OPTIONS = { GGML_OPENMP: 'ON', GGML_NATIVE: 'ON' } as const;
+
+type NodeLlamaCpp = typeof nodeLlamaCpp;
+
+/**
+ * Where scripts/openmp-binaries.mjs puts its private node-llama-cpp copy (same version as ours):
+ * `$SARAI_LLAMA_CACHE|~/.cache/sarai-draft/nlc-openmp-<version>/node_modules/node-llama-cpp/dist/index.js`.
+ */
+export async function defaultOpenmpModule(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const cache =
+    env['SARAI_LLAMA_CACHE'] || join(env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'sarai-draft');
+  const version = await nodeLlamaCpp.getModuleVersion();
+  return join(cache, `nlc-openmp-${version}`, 'node_modules', 'node-llama-cpp', 'dist', 'index.js');
+}
+
+/** The node-llama-cpp module for a binaries flavour (the OpenMP one lives outside node_modules). */
+async function loadBindings(binaries: 'prebuilt' | 'openmp', openmpModule?: string): Promise<NodeLlamaCpp> {
+  if (binaries === 'prebuilt') return nodeLlamaCpp;
+  const path = openmpModule ?? (await defaultOpenmpModule());
+  if (!existsSync(path)) {
+    throw new DraftError(
+      'DRAFT_MODEL_LOAD_FAILED',
+      `LLAMA_BINARIES=openmp: ${path} does not exist; build it with nx run @sarai/skill-draft:openmp-binaries`,
+    );
+  }
+  return (await import(pathToFileURL(path).href)) as NodeLlamaCpp;
+}
 
 export const REQUEST_LIMITS = {
   maxStops: 16,
@@ -353,10 +384,12 @@ export class DraftEngine {
   private errorSink: string[] = [];
 
   private constructor(
-    readonly options: Required<Omit<EngineOptions, 'logger' | 'modelName'>> & Pick<EngineOptions, 'logger'>,
+    readonly options: Required<Omit<EngineOptions, 'logger' | 'modelName' | 'openmpModule'>> &
+      Pick<EngineOptions, 'logger' | 'openmpModule'>,
     readonly llama: Llama,
     readonly model: LlamaModel,
     modelName: string,
+    private readonly nlc: NodeLlamaCpp,
   ) {
     this.modelName = modelName;
     this.admission = new Admission(options.sequences, options.maxQueue);
@@ -400,9 +433,10 @@ export class DraftEngine {
         'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',
       );
     }
+    const nlc = await loadBindings(options.binaries, opts.openmpModule);
     let llama: Llama;
     try {
-      llama = await getLlama({
+      llama = await nlc.getLlama({
         gpu: false,
         maxThreads: options.threads,
         build: 'never',
@@ -426,7 +460,7 @@ export class DraftEngine {
       throw new DraftError(
         'DRAFT_MODEL_LOAD_FAILED',
         options.binaries === 'openmp'
-          ? `LLAMA_BINARIES=openmp: no usable OpenMP build of node-llama-cpp (${(e as Error).message}); build it with nx run @sarai/skill-draft:openmp-binaries`
+          ? `LLAMA_BINARIES=openmp: the OpenMP build of node-llama-cpp did not load (${(e as Error).message}); rebuild it with nx run @sarai/skill-draft:openmp-binaries`
           : `node-llama-cpp's CPU binaries could not be loaded: ${(e as Error).message}`,
         { cause: e },
       );
@@ -449,7 +483,7 @@ export class DraftEngine {
     }
     const general = model.fileInfo.metadata?.general as { name?: string } | undefined;
     const name = opts.modelName || general?.name || basename(options.modelPath);
-    const engine = new DraftEngine(options, llama, model, name);
+    const engine = new DraftEngine(options, llama, model, name, nlc);
     errors.length = 0;
     engine.errorSink = errors;
     try {
@@ -705,7 +739,7 @@ export class DraftEngine {
     slot.remember(seq, history);
 
     const temperature = params.temperature ?? 0;
-    const grammarState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
+    const grammarState = grammar ? new this.nlc.LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const logprobs = params.logprobs === true;
     const ignoreEos = this.options.ignoreEos && !grammarState;
     const decoder = new TokenTextDecoder((t, last) => model.detokenize(t as Token[], false, last as Token[]));

@@ -3,6 +3,7 @@ export { DraftError, type DraftErrorCode } from './errors.js';
 export {
   DraftEngine,
   OPENMP_CMAKE_OPTIONS,
+  defaultOpenmpModule,
   REQUEST_LIMITS,
   type EngineOptions,
   type FinishReason,

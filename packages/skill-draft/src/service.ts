@@ -119,6 +119,7 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
     useMmap: config.USE_MMAP,
     ignoreEos: config.IGNORE_EOS,
     binaries: config.LLAMA_BINARIES,
+    ...(config.LLAMA_OPENMP_MODULE ? { openmpModule: config.LLAMA_OPENMP_MODULE } : {}),
     prefixReuse: config.PREFIX_REUSE,
     ...(logger ? { logger } : {}),
   };

@@ -310,9 +310,10 @@ async function main() {
   }
   let openmp = true;
   try {
-    execFileSync(process.execPath, [join(PKG, 'scripts', 'openmp-binaries.mjs')], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    OPENMP_MODULE = execFileSync(process.execPath, [join(PKG, 'scripts', 'openmp-binaries.mjs')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
   } catch {
     openmp = false;
     log('no OpenMP build: only the prebuilt binaries are measured');

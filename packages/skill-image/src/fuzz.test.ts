@@ -9,7 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAMILIES, encode, rng, scene, type OutFormat } from '../bench/generator.js';
-import { startServiceProcess, tempDir } from './test-support/harness.js';
+import { removeTempDirs, startServiceProcess, tempDir } from './test-support/harness.js';
 
 const COUNT = Number(process.env['FUZZ_COUNT'] ?? 300);
 const PARALLEL = Number(process.env['FUZZ_PARALLEL'] ?? 4);
@@ -106,6 +106,7 @@ describe(`fuzz: ${COUNT} mutated images against the service process`, () => {
       svc.child.kill('SIGTERM');
       await new Promise((res) => svc.child.once('exit', res));
     }
+    await removeTempDirs();
   });
 
   it(

@@ -7,6 +7,7 @@ import { encode, nearDuplicate, scene, smallEdit, type Family } from '../bench/g
 import { closeLocalPipelines, preprocessImageLocal } from './index.js';
 import {
   expectInsideRoot,
+  removeTempDirs,
   startHarness,
   tempDir,
   variantFiles,
@@ -525,6 +526,8 @@ describe('persistence and the host fallback', () => {
     }
   });
 });
+
+afterAll(removeTempDirs);
 
 describe('generator sanity', () => {
   it('near-duplicates decode to the same size ratio', async () => {

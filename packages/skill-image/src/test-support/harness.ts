@@ -10,8 +10,17 @@ import { startImageSkill, type RunningImageSkill } from '../service.js';
 
 export const silent = createLogger({ name: 'image-test', level: 'silent' });
 
+const created: string[] = [];
+
+/** A fresh directory under the OS temp dir, removed by {@link removeTempDirs}. */
 export async function tempDir(prefix = 'skill-image-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const d of created.splice(0)) await fs.rm(d, { recursive: true, force: true });
 }
 
 export interface Harness {

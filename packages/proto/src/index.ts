@@ -1,6 +1,11 @@
 // Public API of @sarai/proto: the skills contract (messages, clients, grpc-js server definitions),
 // the standard grpc.health.v1 contract, and channel/server helpers with message limits that fit images.
 export {
+  ActivateAdapterReq,
+  AdapterInfo,
+  AdaptersReply,
+  AdaptersReq,
+  RejectedAdapter,
   CacheStatsReply,
   CacheStatsReq,
   GenChunk,

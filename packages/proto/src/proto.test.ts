@@ -21,7 +21,7 @@ import {
 const Std = grpcHealthV1.HealthCheckResponse_ServingStatus;
 
 /** A small real skill: echoes prompts, streams words, sleeps on demand, reports image sizes. */
-const impl: ISkill = {
+const impl: Partial<ISkill> = {
   generate(call, cb) {
     const p = call.request.prompt;
     if (p.startsWith('sleep:')) {
@@ -75,7 +75,7 @@ const impl: ISkill = {
 
 async function start(maxMessageBytes?: number) {
   const server = createGrpcServer(maxMessageBytes ? { maxMessageBytes } : {});
-  server.addService(skillDefinition, impl);
+  server.addService(skillDefinition, impl as ISkill);
   const health = new SkillHealth({ '': 'NOT_SERVING', 'skills.Skill': 'NOT_SERVING' });
   health.addToServer(server);
   const port = await bindServer(server, '127.0.0.1', 0);

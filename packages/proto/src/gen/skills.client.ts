@@ -4,6 +4,9 @@
 // tslint:disable
 // @ts-nocheck
 import { Skill } from "./skills.js";
+import type { ActivateAdapterReq } from "./skills.js";
+import type { AdaptersReply } from "./skills.js";
+import type { AdaptersReq } from "./skills.js";
 import type { CacheStatsReply } from "./skills.js";
 import type { CacheStatsReq } from "./skills.js";
 import type { GenChunk } from "./skills.js";
@@ -81,6 +84,24 @@ export interface ISkillClient {
      * @generated from protobuf rpc: ImageCacheStats
      */
     imageCacheStats(input: CacheStatsReq, options?: RpcOptions): UnaryCall<CacheStatsReq, CacheStatsReply>;
+    /**
+     * LoRA adapters of skill-draft: what is loaded and active, rejected files and why.
+     *
+     * @generated from protobuf rpc: ListAdapters
+     */
+    listAdapters(input: AdaptersReq, options?: RpcOptions): UnaryCall<AdaptersReq, AdaptersReply>;
+    /**
+     * Rescans the adapters directory now (new signed adapters are validated, then become active).
+     *
+     * @generated from protobuf rpc: ReloadAdapters
+     */
+    reloadAdapters(input: AdaptersReq, options?: RpcOptions): UnaryCall<AdaptersReq, AdaptersReply>;
+    /**
+     * Makes a loaded adapter (or "" = the base model) serve requests that name no adapter.
+     *
+     * @generated from protobuf rpc: ActivateAdapter
+     */
+    activateAdapter(input: ActivateAdapterReq, options?: RpcOptions): UnaryCall<ActivateAdapterReq, AdaptersReply>;
 }
 /**
  * --- Main skill service ---
@@ -129,5 +150,32 @@ export class SkillClient implements ISkillClient, ServiceInfo {
     imageCacheStats(input: CacheStatsReq, options?: RpcOptions): UnaryCall<CacheStatsReq, CacheStatsReply> {
         const method = this.methods[3], opt = this._transport.mergeOptions(options);
         return stackIntercept<CacheStatsReq, CacheStatsReply>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * LoRA adapters of skill-draft: what is loaded and active, rejected files and why.
+     *
+     * @generated from protobuf rpc: ListAdapters
+     */
+    listAdapters(input: AdaptersReq, options?: RpcOptions): UnaryCall<AdaptersReq, AdaptersReply> {
+        const method = this.methods[4], opt = this._transport.mergeOptions(options);
+        return stackIntercept<AdaptersReq, AdaptersReply>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * Rescans the adapters directory now (new signed adapters are validated, then become active).
+     *
+     * @generated from protobuf rpc: ReloadAdapters
+     */
+    reloadAdapters(input: AdaptersReq, options?: RpcOptions): UnaryCall<AdaptersReq, AdaptersReply> {
+        const method = this.methods[5], opt = this._transport.mergeOptions(options);
+        return stackIntercept<AdaptersReq, AdaptersReply>("unary", this._transport, method, opt, input);
+    }
+    /**
+     * Makes a loaded adapter (or "" = the base model) serve requests that name no adapter.
+     *
+     * @generated from protobuf rpc: ActivateAdapter
+     */
+    activateAdapter(input: ActivateAdapterReq, options?: RpcOptions): UnaryCall<ActivateAdapterReq, AdaptersReply> {
+        const method = this.methods[6], opt = this._transport.mergeOptions(options);
+        return stackIntercept<ActivateAdapterReq, AdaptersReply>("unary", this._transport, method, opt, input);
     }
 }

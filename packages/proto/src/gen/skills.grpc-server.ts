@@ -3,6 +3,9 @@
 // @generated from protobuf file "skills.proto" (package "skills", syntax proto3)
 // tslint:disable
 // @ts-nocheck
+import { ActivateAdapterReq } from "./skills.js";
+import { AdaptersReply } from "./skills.js";
+import { AdaptersReq } from "./skills.js";
 import { CacheStatsReply } from "./skills.js";
 import { CacheStatsReq } from "./skills.js";
 import { GenChunk } from "./skills.js";
@@ -78,6 +81,24 @@ export interface ISkill extends grpc.UntypedServiceImplementation {
      * @generated from protobuf rpc: ImageCacheStats
      */
     imageCacheStats: grpc.handleUnaryCall<CacheStatsReq, CacheStatsReply>;
+    /**
+     * LoRA adapters of skill-draft: what is loaded and active, rejected files and why.
+     *
+     * @generated from protobuf rpc: ListAdapters
+     */
+    listAdapters: grpc.handleUnaryCall<AdaptersReq, AdaptersReply>;
+    /**
+     * Rescans the adapters directory now (new signed adapters are validated, then become active).
+     *
+     * @generated from protobuf rpc: ReloadAdapters
+     */
+    reloadAdapters: grpc.handleUnaryCall<AdaptersReq, AdaptersReply>;
+    /**
+     * Makes a loaded adapter (or "" = the base model) serve requests that name no adapter.
+     *
+     * @generated from protobuf rpc: ActivateAdapter
+     */
+    activateAdapter: grpc.handleUnaryCall<ActivateAdapterReq, AdaptersReply>;
 }
 /**
  * @grpc/grpc-js definition for the protobuf service skills.Skill.
@@ -130,5 +151,35 @@ export const skillDefinition: grpc.ServiceDefinition<ISkill> = {
         requestDeserialize: bytes => CacheStatsReq.fromBinary(bytes),
         responseSerialize: value => Buffer.from(CacheStatsReply.toBinary(value)),
         requestSerialize: value => Buffer.from(CacheStatsReq.toBinary(value))
+    },
+    listAdapters: {
+        path: "/skills.Skill/ListAdapters",
+        originalName: "ListAdapters",
+        requestStream: false,
+        responseStream: false,
+        responseDeserialize: bytes => AdaptersReply.fromBinary(bytes),
+        requestDeserialize: bytes => AdaptersReq.fromBinary(bytes),
+        responseSerialize: value => Buffer.from(AdaptersReply.toBinary(value)),
+        requestSerialize: value => Buffer.from(AdaptersReq.toBinary(value))
+    },
+    reloadAdapters: {
+        path: "/skills.Skill/ReloadAdapters",
+        originalName: "ReloadAdapters",
+        requestStream: false,
+        responseStream: false,
+        responseDeserialize: bytes => AdaptersReply.fromBinary(bytes),
+        requestDeserialize: bytes => AdaptersReq.fromBinary(bytes),
+        responseSerialize: value => Buffer.from(AdaptersReply.toBinary(value)),
+        requestSerialize: value => Buffer.from(AdaptersReq.toBinary(value))
+    },
+    activateAdapter: {
+        path: "/skills.Skill/ActivateAdapter",
+        originalName: "ActivateAdapter",
+        requestStream: false,
+        responseStream: false,
+        responseDeserialize: bytes => AdaptersReply.fromBinary(bytes),
+        requestDeserialize: bytes => ActivateAdapterReq.fromBinary(bytes),
+        responseSerialize: value => Buffer.from(AdaptersReply.toBinary(value)),
+        requestSerialize: value => Buffer.from(ActivateAdapterReq.toBinary(value))
     }
 };

@@ -277,6 +277,85 @@ export interface CacheStatsReply {
      */
     rejectedNearHits: string; // perceptual-key matches refused by the collision guard
 }
+/**
+ * --- LoRA adapters (skill-draft) ---
+ *
+ * @generated from protobuf message skills.AdaptersReq
+ */
+export interface AdaptersReq {
+}
+/**
+ * @generated from protobuf message skills.AdapterInfo
+ */
+export interface AdapterInfo {
+    /**
+     * @generated from protobuf field: string name = 1
+     */
+    name: string; // e.g. "lora_20261124"
+    /**
+     * @generated from protobuf field: string path = 2
+     */
+    path: string;
+    /**
+     * @generated from protobuf field: string sha256 = 3
+     */
+    sha256: string;
+    /**
+     * @generated from protobuf field: bool active = 4
+     */
+    active: boolean;
+    /**
+     * @generated from protobuf field: string base_model_sha256 = 5
+     */
+    baseModelSha256: string;
+    /**
+     * @generated from protobuf field: int64 loaded_at_unix_ms = 6
+     */
+    loadedAtUnixMs: string;
+    /**
+     * @generated from protobuf field: int32 in_flight = 7
+     */
+    inFlight: number; // requests being served by this adapter now
+}
+/**
+ * @generated from protobuf message skills.RejectedAdapter
+ */
+export interface RejectedAdapter {
+    /**
+     * @generated from protobuf field: string path = 1
+     */
+    path: string;
+    /**
+     * @generated from protobuf field: string reason = 2
+     */
+    reason: string; // why it was refused (corrupt, wrong base, bad signature, ...)
+}
+/**
+ * @generated from protobuf message skills.AdaptersReply
+ */
+export interface AdaptersReply {
+    /**
+     * @generated from protobuf field: repeated skills.AdapterInfo adapters = 1
+     */
+    adapters: AdapterInfo[];
+    /**
+     * @generated from protobuf field: string active = 2
+     */
+    active: string; // "" = base model
+    /**
+     * @generated from protobuf field: repeated skills.RejectedAdapter rejected = 3
+     */
+    rejected: RejectedAdapter[];
+}
+/**
+ * @generated from protobuf message skills.ActivateAdapterReq
+ */
+export interface ActivateAdapterReq {
+    /**
+     * @generated from protobuf field: string name = 1
+     */
+    name: string; // "" = base model
+}
 // @generated message type with reflection information, may provide speed optimized methods
 class HealthCheckRequest$Type extends MessageType<HealthCheckRequest> {
     constructor() {
@@ -993,6 +1072,304 @@ class CacheStatsReply$Type extends MessageType<CacheStatsReply> {
  * @generated MessageType for protobuf message skills.CacheStatsReply
  */
 export const CacheStatsReply = new CacheStatsReply$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class AdaptersReq$Type extends MessageType<AdaptersReq> {
+    constructor() {
+        super("skills.AdaptersReq", []);
+    }
+    create(value?: PartialMessage<AdaptersReq>): AdaptersReq {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        if (value !== undefined)
+            reflectionMergePartial<AdaptersReq>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: AdaptersReq): AdaptersReq {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: AdaptersReq, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message skills.AdaptersReq
+ */
+export const AdaptersReq = new AdaptersReq$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class AdapterInfo$Type extends MessageType<AdapterInfo> {
+    constructor() {
+        super("skills.AdapterInfo", [
+            { no: 1, name: "name", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "path", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 3, name: "sha256", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 4, name: "active", kind: "scalar", T: 8 /*ScalarType.BOOL*/ },
+            { no: 5, name: "base_model_sha256", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 6, name: "loaded_at_unix_ms", kind: "scalar", T: 3 /*ScalarType.INT64*/ },
+            { no: 7, name: "in_flight", kind: "scalar", T: 5 /*ScalarType.INT32*/ }
+        ]);
+    }
+    create(value?: PartialMessage<AdapterInfo>): AdapterInfo {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.name = "";
+        message.path = "";
+        message.sha256 = "";
+        message.active = false;
+        message.baseModelSha256 = "";
+        message.loadedAtUnixMs = "0";
+        message.inFlight = 0;
+        if (value !== undefined)
+            reflectionMergePartial<AdapterInfo>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: AdapterInfo): AdapterInfo {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string name */ 1:
+                    message.name = reader.string();
+                    break;
+                case /* string path */ 2:
+                    message.path = reader.string();
+                    break;
+                case /* string sha256 */ 3:
+                    message.sha256 = reader.string();
+                    break;
+                case /* bool active */ 4:
+                    message.active = reader.bool();
+                    break;
+                case /* string base_model_sha256 */ 5:
+                    message.baseModelSha256 = reader.string();
+                    break;
+                case /* int64 loaded_at_unix_ms */ 6:
+                    message.loadedAtUnixMs = reader.int64().toString();
+                    break;
+                case /* int32 in_flight */ 7:
+                    message.inFlight = reader.int32();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: AdapterInfo, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string name = 1; */
+        if (message.name !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.name);
+        /* string path = 2; */
+        if (message.path !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.path);
+        /* string sha256 = 3; */
+        if (message.sha256 !== "")
+            writer.tag(3, WireType.LengthDelimited).string(message.sha256);
+        /* bool active = 4; */
+        if (message.active !== false)
+            writer.tag(4, WireType.Varint).bool(message.active);
+        /* string base_model_sha256 = 5; */
+        if (message.baseModelSha256 !== "")
+            writer.tag(5, WireType.LengthDelimited).string(message.baseModelSha256);
+        /* int64 loaded_at_unix_ms = 6; */
+        if (message.loadedAtUnixMs !== "0")
+            writer.tag(6, WireType.Varint).int64(message.loadedAtUnixMs);
+        /* int32 in_flight = 7; */
+        if (message.inFlight !== 0)
+            writer.tag(7, WireType.Varint).int32(message.inFlight);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message skills.AdapterInfo
+ */
+export const AdapterInfo = new AdapterInfo$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class RejectedAdapter$Type extends MessageType<RejectedAdapter> {
+    constructor() {
+        super("skills.RejectedAdapter", [
+            { no: 1, name: "path", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 2, name: "reason", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<RejectedAdapter>): RejectedAdapter {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.path = "";
+        message.reason = "";
+        if (value !== undefined)
+            reflectionMergePartial<RejectedAdapter>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: RejectedAdapter): RejectedAdapter {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string path */ 1:
+                    message.path = reader.string();
+                    break;
+                case /* string reason */ 2:
+                    message.reason = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: RejectedAdapter, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string path = 1; */
+        if (message.path !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.path);
+        /* string reason = 2; */
+        if (message.reason !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.reason);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message skills.RejectedAdapter
+ */
+export const RejectedAdapter = new RejectedAdapter$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class AdaptersReply$Type extends MessageType<AdaptersReply> {
+    constructor() {
+        super("skills.AdaptersReply", [
+            { no: 1, name: "adapters", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => AdapterInfo },
+            { no: 2, name: "active", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 3, name: "rejected", kind: "message", repeat: 2 /*RepeatType.UNPACKED*/, T: () => RejectedAdapter }
+        ]);
+    }
+    create(value?: PartialMessage<AdaptersReply>): AdaptersReply {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.adapters = [];
+        message.active = "";
+        message.rejected = [];
+        if (value !== undefined)
+            reflectionMergePartial<AdaptersReply>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: AdaptersReply): AdaptersReply {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* repeated skills.AdapterInfo adapters */ 1:
+                    message.adapters.push(AdapterInfo.internalBinaryRead(reader, reader.uint32(), options));
+                    break;
+                case /* string active */ 2:
+                    message.active = reader.string();
+                    break;
+                case /* repeated skills.RejectedAdapter rejected */ 3:
+                    message.rejected.push(RejectedAdapter.internalBinaryRead(reader, reader.uint32(), options));
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: AdaptersReply, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* repeated skills.AdapterInfo adapters = 1; */
+        for (let i = 0; i < message.adapters.length; i++)
+            AdapterInfo.internalBinaryWrite(message.adapters[i], writer.tag(1, WireType.LengthDelimited).fork(), options).join();
+        /* string active = 2; */
+        if (message.active !== "")
+            writer.tag(2, WireType.LengthDelimited).string(message.active);
+        /* repeated skills.RejectedAdapter rejected = 3; */
+        for (let i = 0; i < message.rejected.length; i++)
+            RejectedAdapter.internalBinaryWrite(message.rejected[i], writer.tag(3, WireType.LengthDelimited).fork(), options).join();
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message skills.AdaptersReply
+ */
+export const AdaptersReply = new AdaptersReply$Type();
+// @generated message type with reflection information, may provide speed optimized methods
+class ActivateAdapterReq$Type extends MessageType<ActivateAdapterReq> {
+    constructor() {
+        super("skills.ActivateAdapterReq", [
+            { no: 1, name: "name", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+        ]);
+    }
+    create(value?: PartialMessage<ActivateAdapterReq>): ActivateAdapterReq {
+        const message = globalThis.Object.create((this.messagePrototype!));
+        message.name = "";
+        if (value !== undefined)
+            reflectionMergePartial<ActivateAdapterReq>(this, message, value);
+        return message;
+    }
+    internalBinaryRead(reader: IBinaryReader, length: number, options: BinaryReadOptions, target?: ActivateAdapterReq): ActivateAdapterReq {
+        let message = target ?? this.create(), end = reader.pos + length;
+        while (reader.pos < end) {
+            let [fieldNo, wireType] = reader.tag();
+            switch (fieldNo) {
+                case /* string name */ 1:
+                    message.name = reader.string();
+                    break;
+                default:
+                    let u = options.readUnknownField;
+                    if (u === "throw")
+                        throw new globalThis.Error(`Unknown field ${fieldNo} (wire type ${wireType}) for ${this.typeName}`);
+                    let d = reader.skip(wireType);
+                    if (u !== false)
+                        (u === true ? UnknownFieldHandler.onRead : u)(this.typeName, message, fieldNo, wireType, d);
+            }
+        }
+        return message;
+    }
+    internalBinaryWrite(message: ActivateAdapterReq, writer: IBinaryWriter, options: BinaryWriteOptions): IBinaryWriter {
+        /* string name = 1; */
+        if (message.name !== "")
+            writer.tag(1, WireType.LengthDelimited).string(message.name);
+        let u = options.writeUnknownFields;
+        if (u !== false)
+            (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
+        return writer;
+    }
+}
+/**
+ * @generated MessageType for protobuf message skills.ActivateAdapterReq
+ */
+export const ActivateAdapterReq = new ActivateAdapterReq$Type();
 /**
  * @generated ServiceType for protobuf service skills.Health
  */
@@ -1006,5 +1383,8 @@ export const Skill = new ServiceType("skills.Skill", [
     { name: "Generate", options: {}, I: GenReq, O: GenReply },
     { name: "PreprocessImage", options: {}, I: ImageReq, O: ImageReply },
     { name: "GenerateStream", serverStreaming: true, options: {}, I: GenReq, O: GenChunk },
-    { name: "ImageCacheStats", options: {}, I: CacheStatsReq, O: CacheStatsReply }
+    { name: "ImageCacheStats", options: {}, I: CacheStatsReq, O: CacheStatsReply },
+    { name: "ListAdapters", options: {}, I: AdaptersReq, O: AdaptersReply },
+    { name: "ReloadAdapters", options: {}, I: AdaptersReq, O: AdaptersReply },
+    { name: "ActivateAdapter", options: {}, I: ActivateAdapterReq, O: AdaptersReply }
 ]);

@@ -813,9 +813,13 @@ export class DraftEngine {
         }
       }
     } catch (e) {
-      throw new DraftError('DRAFT_NOT_READY', `generation failed: ${(e as Error).message}${this.takeErrors()}`, {
-        cause: e,
-      });
+      throw new DraftError(
+        'DRAFT_NOT_READY',
+        `generation failed: ${(e as Error).message}${this.takeErrors()}`,
+        {
+          cause: e,
+        },
+      );
     } finally {
       slot.leaveLoop();
       // Ends node-llama-cpp's generator (its sampler is freed); the last sampled token is not evaluated.

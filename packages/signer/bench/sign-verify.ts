@@ -9,8 +9,12 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? '1');
 const ROUNDS = 3;
 
 function reflectionPrompt(): string {
-  const original = 'Explain how the Omni-Loop signs its reflection prompts and what the audit log records. '.repeat(8);
-  const draft = 'The loop builds a reflection prompt, signs it with the local key and sends it to the draft skill. '.repeat(10);
+  const original =
+    'Explain how the Omni-Loop signs its reflection prompts and what the audit log records. '.repeat(8);
+  const draft =
+    'The loop builds a reflection prompt, signs it with the local key and sends it to the draft skill. '.repeat(
+      10,
+    );
   return `
 [SYSTEM: Self-Reflection Mode - Iteration 1/3]
 
@@ -56,7 +60,8 @@ async function main(): Promise<void> {
   // Baseline: raw Ed25519 (node:crypto / OpenSSL).
   const raw = generateKeyPairSync('ed25519');
   const rawSig = cryptoSign(null, bytes, raw.privateKey);
-  if (!cryptoVerify(null, bytes, raw.publicKey, rawSig)) throw new Error('baseline signature does not verify');
+  if (!cryptoVerify(null, bytes, raw.publicKey, rawSig))
+    throw new Error('baseline signature does not verify');
 
   // OpenPGP Ed25519 (openpgp.js) through @sarai/signer.
   const pair = await generateSigningKeyPair({ name: 'Bench', email: 'bench@example.com' });
@@ -70,13 +75,25 @@ async function main(): Promise<void> {
   const detached = await openpgp.readSignature({ armoredSignature: parts.signature });
 
   const ops: Array<{ name: string; kind: 'sign' | 'verify'; op: () => unknown }> = [
-    { name: 'node:crypto Ed25519 sign (baseline)', kind: 'sign', op: () => cryptoSign(null, bytes, raw.privateKey) },
-    { name: 'node:crypto Ed25519 verify (baseline)', kind: 'verify', op: () => cryptoVerify(null, bytes, raw.publicKey, rawSig) },
+    {
+      name: 'node:crypto Ed25519 sign (baseline)',
+      kind: 'sign',
+      op: () => cryptoSign(null, bytes, raw.privateKey),
+    },
+    {
+      name: 'node:crypto Ed25519 verify (baseline)',
+      kind: 'verify',
+      op: () => cryptoVerify(null, bytes, raw.publicKey, rawSig),
+    },
     {
       name: 'openpgp.sign detached (raw)',
       kind: 'sign',
       op: async () =>
-        openpgp.sign({ message: await openpgp.createMessage({ binary: bytes }), signingKeys: pair.privateKey, detached: true }),
+        openpgp.sign({
+          message: await openpgp.createMessage({ binary: bytes }),
+          signingKeys: pair.privateKey,
+          detached: true,
+        }),
     },
     { name: 'PromptSigner.signPrompt', kind: 'sign', op: () => signer.signPrompt(text) },
     {
@@ -111,7 +128,9 @@ async function main(): Promise<void> {
   console.log(`${'-'.repeat(nameWidth)}-|-${'-'.repeat(9)}-|------------`);
   for (const row of rows) {
     const ratio = row.ops / baseline[row.kind];
-    console.log(`${row.name.padEnd(nameWidth)} | ${row.ops.toFixed(0).padStart(9)} | ${ratio.toFixed(3)}x ${row.kind}`);
+    console.log(
+      `${row.name.padEnd(nameWidth)} | ${row.ops.toFixed(0).padStart(9)} | ${ratio.toFixed(3)}x ${row.kind}`,
+    );
   }
 }
 

@@ -72,21 +72,49 @@ describe('appendAudit', () => {
   it('writes canonical, hash-chained records starting from the genesis hash', async () => {
     const path = freshPath();
     const first = await appendAudit(path, prompts[0] as string);
-    const second = await appendAudit(path, prompts[1] as string, { date: new Date('2026-01-02T03:04:05.678Z') });
-    expect(first).toMatchObject({ v: 1, seq: 0, prevHash: AUDIT_GENESIS_HASH, fingerprint: pair.fingerprint });
-    expect(first.promptSha256).toBe(createHash('sha256').update(prompts[0] as string, 'utf8').digest('hex'));
-    expect(first.signature).toBe((prompts[0] as string).slice((prompts[0] as string).lastIndexOf(SIGNATURE_SEPARATOR) + SIGNATURE_SEPARATOR.length));
+    const second = await appendAudit(path, prompts[1] as string, {
+      date: new Date('2026-01-02T03:04:05.678Z'),
+    });
+    expect(first).toMatchObject({
+      v: 1,
+      seq: 0,
+      prevHash: AUDIT_GENESIS_HASH,
+      fingerprint: pair.fingerprint,
+    });
+    expect(first.promptSha256).toBe(
+      createHash('sha256')
+        .update(prompts[0] as string, 'utf8')
+        .digest('hex'),
+    );
+    expect(first.signature).toBe(
+      (prompts[0] as string).slice(
+        (prompts[0] as string).lastIndexOf(SIGNATURE_SEPARATOR) + SIGNATURE_SEPARATOR.length,
+      ),
+    );
     expect(second).toMatchObject({ seq: 1, prevHash: first.hash, ts: '2026-01-02T03:04:05.678Z' });
     const lines = await readLines(path);
     expect(lines).toEqual([serializeAuditRecord(first), serializeAuditRecord(second)]);
-    expect(Object.keys(JSON.parse(lines[0] as string))).toEqual(['v', 'seq', 'ts', 'promptSha256', 'fingerprint', 'signature', 'prevHash', 'hash']);
+    expect(Object.keys(JSON.parse(lines[0] as string))).toEqual([
+      'v',
+      'seq',
+      'ts',
+      'promptSha256',
+      'fingerprint',
+      'signature',
+      'prevHash',
+      'hash',
+    ]);
     expect(auditRecordHash(first)).toBe(first.hash);
   });
 
   it('refuses prompts without a signature block or with a garbled one', async () => {
     const path = freshPath();
-    await expect(appendAudit(path, 'unsigned prompt')).rejects.toMatchObject({ code: 'SIGNER_AUDIT_BAD_PROMPT' });
-    await expect(appendAudit(path, `x${SIGNATURE_SEPARATOR}garbage`)).rejects.toMatchObject({ code: 'SIGNER_AUDIT_BAD_PROMPT' });
+    await expect(appendAudit(path, 'unsigned prompt')).rejects.toMatchObject({
+      code: 'SIGNER_AUDIT_BAD_PROMPT',
+    });
+    await expect(appendAudit(path, `x${SIGNATURE_SEPARATOR}garbage`)).rejects.toMatchObject({
+      code: 'SIGNER_AUDIT_BAD_PROMPT',
+    });
     await expect(appendAudit(path, prompts[0] as string, { fingerprint: 'nope' })).rejects.toMatchObject({
       code: 'SIGNER_AUDIT_BAD_PROMPT',
     });
@@ -100,7 +128,9 @@ describe('appendAudit', () => {
     expect(err).toBeInstanceOf(SignerError);
     expect((err as SignerError).code).toBe('SIGNER_AUDIT_CORRUPT');
     await appendFile(path, '\n');
-    await expect(appendAudit(path, prompts[0] as string)).rejects.toMatchObject({ code: 'SIGNER_AUDIT_CORRUPT' });
+    await expect(appendAudit(path, prompts[0] as string)).rejects.toMatchObject({
+      code: 'SIGNER_AUDIT_CORRUPT',
+    });
   });
 
   it('concurrent in-process and multi-process appends never interleave or lose a record', async () => {
@@ -120,19 +150,32 @@ describe('appendAudit', () => {
       await Promise.all(Array.from({ length: n / 2 }, (_, i) => appendAudit(process.env.LOG, prompts[(child + i) % prompts.length])));
       for (let i = 0; i < n / 2; i++) await appendAudit(process.env.LOG, prompts[(child + i) % prompts.length]);
     `;
-    const runs = Array.from({ length: children }, (_, child) =>
-      new Promise<void>((resolveRun, reject) => {
-        const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
-          env: { ...process.env, DIST_URL: dist, PROMPTS: promptFile, COUNT: String(perChild), CHILD: String(child), LOG: path },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
-        let stderr = '';
-        proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        proc.on('error', reject);
-        proc.on('exit', (code) => (code === 0 ? resolveRun() : reject(new Error(`child ${child} exited ${code}: ${stderr}`))));
-      }),
+    const runs = Array.from(
+      { length: children },
+      (_, child) =>
+        new Promise<void>((resolveRun, reject) => {
+          const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
+            env: {
+              ...process.env,
+              DIST_URL: dist,
+              PROMPTS: promptFile,
+              COUNT: String(perChild),
+              CHILD: String(child),
+              LOG: path,
+            },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let stderr = '';
+          proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          proc.on('error', reject);
+          proc.on('exit', (code) =>
+            code === 0 ? resolveRun() : reject(new Error(`child ${child} exited ${code}: ${stderr}`)),
+          );
+        }),
     );
-    const local = Promise.all(Array.from({ length: 50 }, (_, i) => appendAudit(path, prompts[i % prompts.length] as string)));
+    const local = Promise.all(
+      Array.from({ length: 50 }, (_, i) => appendAudit(path, prompts[i % prompts.length] as string)),
+    );
     const [records] = await Promise.all([local, ...runs]);
     expect(new Set(records.map((r) => r.seq)).size).toBe(50);
 
@@ -150,7 +193,12 @@ describe('verifyAuditLog', () => {
   it('accepts an untouched log', async () => {
     const { path, lines } = await makeLog();
     const report = await verifyAuditLog(path);
-    expect(report).toEqual({ ok: true, records: 10, head: { seq: 9, hash: parse(lines[9] as string).hash }, problems: [] });
+    expect(report).toEqual({
+      ok: true,
+      records: 10,
+      head: { seq: 9, hash: parse(lines[9] as string).hash },
+      problems: [],
+    });
   });
 
   it('edited in place → edited (that line only)', async () => {
@@ -183,7 +231,9 @@ describe('verifyAuditLog', () => {
     const { path, lines } = await makeLog();
     lines[2] = JSON.stringify(parse(lines[2] as string), null, 0).replace('"v":1,', '"v": 1,');
     await writeLines(path, lines);
-    expect((await verifyAuditLog(path)).problems).toEqual([expect.objectContaining({ kind: 'edited', line: 3 })]);
+    expect((await verifyAuditLog(path)).problems).toEqual([
+      expect.objectContaining({ kind: 'edited', line: 3 }),
+    ]);
   });
 
   it('deleted in the middle → deleted, naming the missing seq', async () => {
@@ -198,7 +248,9 @@ describe('verifyAuditLog', () => {
   it('deleted first record → deleted', async () => {
     const { path, lines } = await makeLog();
     await writeLines(path, lines.slice(1));
-    expect((await verifyAuditLog(path)).problems).toEqual([expect.objectContaining({ kind: 'deleted', line: 1, seq: 0 })]);
+    expect((await verifyAuditLog(path)).problems).toEqual([
+      expect.objectContaining({ kind: 'deleted', line: 1, seq: 0 }),
+    ]);
   });
 
   it('truncated tail → deleted, against a pinned head', async () => {
@@ -216,7 +268,9 @@ describe('verifyAuditLog', () => {
     const { hash: _hash, ...body } = parse(lines[9] as string);
     lines[9] = rehashed({ ...body, ts: '2020-01-01T00:00:00.000Z' });
     await writeLines(path, lines);
-    expect((await verifyAuditLog(path, { expectHead: head })).problems).toEqual([expect.objectContaining({ kind: 'edited', line: 10, seq: 9 })]);
+    expect((await verifyAuditLog(path, { expectHead: head })).problems).toEqual([
+      expect.objectContaining({ kind: 'edited', line: 10, seq: 9 }),
+    ]);
   });
 
   it('swapped records → reordered (one record moved)', async () => {
@@ -231,7 +285,9 @@ describe('verifyAuditLog', () => {
   it('first record moved to the end → reordered (only that one)', async () => {
     const { path, lines } = await makeLog();
     await writeLines(path, [...lines.slice(1), lines[0] as string]);
-    expect((await verifyAuditLog(path)).problems).toEqual([expect.objectContaining({ kind: 'reordered', line: 10, seq: 0 })]);
+    expect((await verifyAuditLog(path)).problems).toEqual([
+      expect.objectContaining({ kind: 'reordered', line: 10, seq: 0 }),
+    ]);
   });
 
   it('copy of a record inserted → inserted', async () => {
@@ -246,10 +302,16 @@ describe('verifyAuditLog', () => {
   it('forged record chained onto its predecessor → inserted (the original stays in the chain)', async () => {
     const { path, lines } = await makeLog();
     const prev = parse(lines[4] as string);
-    const forged = rehashed({ ...parse(lines[5] as string), prevHash: prev.hash, promptSha256: 'a'.repeat(64) });
+    const forged = rehashed({
+      ...parse(lines[5] as string),
+      prevHash: prev.hash,
+      promptSha256: 'a'.repeat(64),
+    });
     lines.splice(5, 0, forged);
     await writeLines(path, lines);
-    expect((await verifyAuditLog(path)).problems).toEqual([expect.objectContaining({ kind: 'inserted', line: 6, seq: 5 })]);
+    expect((await verifyAuditLog(path)).problems).toEqual([
+      expect.objectContaining({ kind: 'inserted', line: 6, seq: 5 }),
+    ]);
   });
 
   it('forged record with an unused seq, linked to nothing → inserted', async () => {
@@ -257,7 +319,9 @@ describe('verifyAuditLog', () => {
     const forged = rehashed({ ...parse(lines[2] as string), seq: 1000, prevHash: 'b'.repeat(64) });
     lines.splice(3, 0, forged);
     await writeLines(path, lines);
-    expect((await verifyAuditLog(path)).problems).toEqual([expect.objectContaining({ kind: 'inserted', line: 4, seq: 1000 })]);
+    expect((await verifyAuditLog(path)).problems).toEqual([
+      expect.objectContaining({ kind: 'inserted', line: 4, seq: 1000 }),
+    ]);
   });
 
   it('garbage and torn lines → malformed', async () => {
@@ -277,7 +341,8 @@ describe('verifyAuditLog', () => {
 
   it('each kind of tampering is reported as that kind and only that kind', async () => {
     const scenarios: Record<string, (lines: string[]) => string[]> = {
-      edited: (l) => l.map((x, i) => (i === 5 ? x.replace(/"ts":"[^"]+"/, '"ts":"2000-01-01T00:00:00.000Z"') : x)),
+      edited: (l) =>
+        l.map((x, i) => (i === 5 ? x.replace(/"ts":"[^"]+"/, '"ts":"2000-01-01T00:00:00.000Z"') : x)),
       deleted: (l) => l.filter((_, i) => i !== 5),
       reordered: (l) => [...l.slice(0, 5), l[6] as string, l[5] as string, ...l.slice(7)],
       inserted: (l) => [...l.slice(0, 6), l[1] as string, ...l.slice(6)],
@@ -314,7 +379,10 @@ describe('verifyAuditLog', () => {
   it('with resolvePrompt: the signature is verified over the prompt', async () => {
     const { path } = await makeLog(4);
     const byHash = new Map(prompts.map((p) => [createHash('sha256').update(p, 'utf8').digest('hex'), p]));
-    const ok = await verifyAuditLog(path, { trusted: [pair.publicKey], resolvePrompt: (sha) => byHash.get(sha) });
+    const ok = await verifyAuditLog(path, {
+      trusted: [pair.publicKey],
+      resolvePrompt: (sha) => byHash.get(sha),
+    });
     expect(ok.problems).toEqual([]);
 
     const lines = await readLines(path);
@@ -329,13 +397,20 @@ describe('verifyAuditLog', () => {
     const { hash: _h3, ...body3 } = next3;
     lines[3] = rehashed({ ...body3, prevHash: parse(lines[2]).hash });
     await writeLines(path, lines);
-    const report = await verifyAuditLog(path, { trusted: pair.publicKeyArmored, resolvePrompt: (sha) => byHash.get(sha) });
+    const report = await verifyAuditLog(path, {
+      trusted: pair.publicKeyArmored,
+      resolvePrompt: (sha) => byHash.get(sha),
+    });
     expect(report.problems).toEqual([expect.objectContaining({ kind: 'bad-signature', line: 2, seq: 1 })]);
   });
 
   it('throws SIGNER_AUDIT_IO for a missing log and SIGNER_INVALID_INPUT for bad trusted keys', async () => {
-    await expect(verifyAuditLog(join(dir.path, 'missing.jsonl'))).rejects.toMatchObject({ code: 'SIGNER_AUDIT_IO' });
+    await expect(verifyAuditLog(join(dir.path, 'missing.jsonl'))).rejects.toMatchObject({
+      code: 'SIGNER_AUDIT_IO',
+    });
     const { path } = await makeLog(1);
-    await expect(verifyAuditLog(path, { trusted: 'nope' })).rejects.toMatchObject({ code: 'SIGNER_INVALID_INPUT' });
+    await expect(verifyAuditLog(path, { trusted: 'nope' })).rejects.toMatchObject({
+      code: 'SIGNER_INVALID_INPUT',
+    });
   });
 });

@@ -119,7 +119,10 @@ export async function appendAudit(
 ): Promise<AuditRecord> {
   const parts = splitSignedPrompt(signedPrompt);
   if (parts === null) {
-    throw new SignerError('SIGNER_AUDIT_BAD_PROMPT', 'the prompt has no "---SIGNATURE---" block: refusing to audit it');
+    throw new SignerError(
+      'SIGNER_AUDIT_BAD_PROMPT',
+      'the prompt has no "---SIGNATURE---" block: refusing to audit it',
+    );
   }
   let issuerFingerprint: string | null = null;
   try {
@@ -127,9 +130,14 @@ export async function appendAudit(
     const bytes = signature.packets[0]?.issuerFingerprint;
     if (bytes && bytes.length > 0) issuerFingerprint = Buffer.from(bytes).toString('hex').toUpperCase();
   } catch (cause) {
-    throw new SignerError('SIGNER_AUDIT_BAD_PROMPT', `the signature block is garbled: ${errorMessage(cause)}`, { cause });
+    throw new SignerError(
+      'SIGNER_AUDIT_BAD_PROMPT',
+      `the signature block is garbled: ${errorMessage(cause)}`,
+      { cause },
+    );
   }
-  const fingerprint = options.fingerprint !== undefined ? normalizeFingerprint(options.fingerprint) : issuerFingerprint;
+  const fingerprint =
+    options.fingerprint !== undefined ? normalizeFingerprint(options.fingerprint) : issuerFingerprint;
   if (fingerprint === null) {
     throw new SignerError(
       'SIGNER_AUDIT_BAD_PROMPT',
@@ -144,7 +152,11 @@ export async function appendAudit(
   try {
     await mkdir(dirname(path), { recursive: true });
   } catch (cause) {
-    throw new SignerError('SIGNER_AUDIT_IO', `cannot create the directory of ${path}: ${errorMessage(cause)}`, { cause });
+    throw new SignerError(
+      'SIGNER_AUDIT_IO',
+      `cannot create the directory of ${path}: ${errorMessage(cause)}`,
+      { cause },
+    );
   }
   const record = await withFileLock(
     path,
@@ -175,7 +187,9 @@ export async function appendAudit(
         return rec;
       } catch (cause) {
         if (cause instanceof SignerError) throw cause;
-        throw new SignerError('SIGNER_AUDIT_IO', `cannot append to ${path}: ${errorMessage(cause)}`, { cause });
+        throw new SignerError('SIGNER_AUDIT_IO', `cannot append to ${path}: ${errorMessage(cause)}`, {
+          cause,
+        });
       } finally {
         await fh.close().catch(() => undefined);
       }
@@ -183,7 +197,12 @@ export async function appendAudit(
     options,
   );
   options.logger?.info(
-    { event: 'audit-appended', seq: record.seq, fingerprint: record.fingerprint, promptSha256: record.promptSha256 },
+    {
+      event: 'audit-appended',
+      seq: record.seq,
+      fingerprint: record.fingerprint,
+      promptSha256: record.promptSha256,
+    },
     'audit record appended',
   );
   return record;
@@ -261,12 +280,16 @@ function parseRecord(line: string): { ok: true; record: AuditRecord } | { ok: fa
   const res = auditRecordSchema.safeParse(json);
   if (!res.success) {
     const issue = res.error.issues[0];
-    return { ok: false, error: `not an audit record: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}` };
+    return {
+      ok: false,
+      error: `not an audit record: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
+    };
   }
   return { ok: true, record: res.data };
 }
 
-export type AuditProblemKind = 'edited' | 'deleted' | 'reordered' | 'inserted' | 'malformed' | 'bad-signature';
+export type AuditProblemKind =
+  'edited' | 'deleted' | 'reordered' | 'inserted' | 'malformed' | 'bad-signature';
 
 export interface AuditProblem {
   /** 1-based line in the file (for `deleted`: the line where the missing records should be). */
@@ -294,7 +317,10 @@ export interface VerifyAuditOptions {
    * With `trusted`: returns the signed prompt whose sha256 is `promptSha256` (or undefined when unknown) so the
    * signature is verified cryptographically over the prompt, at the record's timestamp.
    */
-  resolvePrompt?: (promptSha256: string, record: AuditRecord) => string | undefined | Promise<string | undefined>;
+  resolvePrompt?: (
+    promptSha256: string,
+    record: AuditRecord,
+  ) => string | undefined | Promise<string | undefined>;
   /** A head pinned earlier (from a report or an append): detects truncation of the tail and edits of that record. */
   expectHead?: { seq: number; hash: string };
 }
@@ -315,7 +341,10 @@ interface Entry {
  * Verifies the chain of an audit log and reports every problem with its line, seq and kind. Throws only when the
  * file cannot be read (SIGNER_AUDIT_IO) or `trusted` cannot be parsed (SIGNER_INVALID_INPUT).
  */
-export async function verifyAuditLog(path: string, options: VerifyAuditOptions = {}): Promise<AuditVerifyReport> {
+export async function verifyAuditLog(
+  path: string,
+  options: VerifyAuditOptions = {},
+): Promise<AuditVerifyReport> {
   let content: string;
   try {
     content = await readFile(path, 'utf8');
@@ -328,13 +357,18 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     try {
       trusted = await loadTrustedKeys(options.trusted);
     } catch (cause) {
-      throw new SignerError('SIGNER_INVALID_INPUT', `a trusted key could not be parsed: ${errorMessage(cause)}`, { cause });
+      throw new SignerError(
+        'SIGNER_INVALID_INPUT',
+        `a trusted key could not be parsed: ${errorMessage(cause)}`,
+        { cause },
+      );
     }
   }
 
   const problems: AuditProblem[] = [];
   const report = (line: number, seq: number | null, kind: AuditProblemKind, message: string): void => {
-    if (!problems.some((p) => p.line === line && p.kind === kind)) problems.push({ line, seq, kind, message });
+    if (!problems.some((p) => p.line === line && p.kind === kind))
+      problems.push({ line, seq, kind, message });
   };
 
   // 1. Parse.
@@ -355,7 +389,11 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     const canonical = serializeAuditRecord(record) === raw;
     const intact = selfHash === record.hash && canonical;
     const damage =
-      selfHash !== record.hash ? 'content does not match its hash: the record was edited' : canonical ? null : 'the line was rewritten (not in canonical form)';
+      selfHash !== record.hash
+        ? 'content does not match its hash: the record was edited'
+        : canonical
+          ? null
+          : 'the line was rewritten (not in canonical form)';
     entries.push({ line, index: entries.length, raw, record, intact, seq: record.seq, damage });
   });
 
@@ -396,7 +434,10 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     for (const e of group) {
       if (e === genuine) continue;
       inserted.add(e);
-      const copy = e.raw === genuine.raw ? `a copy of line ${genuine.line}` : `not part of the chain (line ${genuine.line} is)`;
+      const copy =
+        e.raw === genuine.raw
+          ? `a copy of line ${genuine.line}`
+          : `not part of the chain (line ${genuine.line} is)`;
       report(e.line, seq, 'inserted', `line ${e.line}: second record with seq ${seq}, ${copy}: inserted`);
     }
   }
@@ -411,7 +452,12 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     if (inserted.has(e) || hasPredecessor(e) || hasSuccessor(e)) continue;
     if ((laterMinSeq[e.index] as number) < e.seq) {
       inserted.add(e);
-      report(e.line, e.record.seq, 'inserted', `line ${e.line} (seq ${e.record.seq}): linked to no other record and out of place: inserted`);
+      report(
+        e.line,
+        e.record.seq,
+        'inserted',
+        `line ${e.line} (seq ${e.record.seq}): linked to no other record and out of place: inserted`,
+      );
     }
   }
 
@@ -424,16 +470,27 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     const linked = e.record.prevHash === prevHash;
     if (e.seq - prevSeq > 1) {
       if (linked) {
-        report(e.line, e.record.seq, 'edited', `line ${e.line}: seq ${e.record.seq} follows seq ${prevSeq} directly: its seq was edited`);
+        report(
+          e.line,
+          e.record.seq,
+          'edited',
+          `line ${e.line}: seq ${e.record.seq} follows seq ${prevSeq} directly: its seq was edited`,
+        );
       } else {
         const first = prevSeq + 1;
         const last = e.seq - 1;
-        const range = first === last ? `seq ${first} is` : `seq ${first}..${last} (${last - first + 1} records) are`;
+        const range =
+          first === last ? `seq ${first} is` : `seq ${first}..${last} (${last - first + 1} records) are`;
         report(e.line, first, 'deleted', `${range} missing before line ${e.line}: deleted`);
       }
     } else if (!linked) {
       if (prev === null) {
-        report(e.line, e.record.seq, 'edited', `line ${e.line} (seq 0): does not start from the genesis hash: edited`);
+        report(
+          e.line,
+          e.record.seq,
+          'edited',
+          `line ${e.line} (seq 0): does not start from the genesis hash: edited`,
+        );
       } else if (prev.intact) {
         // Contiguous seqs, broken link: the earlier record was rewritten and its hash recomputed (a non-intact one
         // was already reported as edited).
@@ -453,7 +510,12 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
   const keep = longestIncreasing(placed.map((e) => e.seq));
   placed.forEach((e, i) => {
     if (keep.has(i)) return;
-    report(e.line, e.record.seq, 'reordered', `line ${e.line} (seq ${e.seq}): out of order: the record was moved`);
+    report(
+      e.line,
+      e.record.seq,
+      'reordered',
+      `line ${e.line} (seq ${e.seq}): out of order: the record was moved`,
+    );
   });
 
   const chainHead = chain.at(-1) ?? null;
@@ -465,9 +527,19 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
     const atSeq = chain.find((e) => e.seq === want.seq);
     if (head === null || head.seq < want.seq) {
       const first = head === null ? 0 : head.seq + 1;
-      report(lines.length + 1, first, 'deleted', `the log ends at seq ${head?.seq ?? 'none'} but seq ${want.seq} was pinned: seq ${first}..${want.seq} deleted (truncated)`);
+      report(
+        lines.length + 1,
+        first,
+        'deleted',
+        `the log ends at seq ${head?.seq ?? 'none'} but seq ${want.seq} was pinned: seq ${first}..${want.seq} deleted (truncated)`,
+      );
     } else if (atSeq && atSeq.record.hash !== want.hash) {
-      report(atSeq.line, want.seq, 'edited', `line ${atSeq.line} (seq ${want.seq}): hash differs from the pinned head: edited`);
+      report(
+        atSeq.line,
+        want.seq,
+        'edited',
+        `line ${atSeq.line} (seq ${want.seq}): hash differs from the pinned head: edited`,
+      );
     }
   }
 
@@ -475,7 +547,8 @@ export async function verifyAuditLog(path: string, options: VerifyAuditOptions =
   if (trusted !== null) {
     for (const e of entries) {
       const problem = await checkRecordSignature(e.record, trusted, options);
-      if (problem !== null) report(e.line, e.record.seq, 'bad-signature', `line ${e.line} (seq ${e.record.seq}): ${problem}`);
+      if (problem !== null)
+        report(e.line, e.record.seq, 'bad-signature', `line ${e.line} (seq ${e.record.seq}): ${problem}`);
     }
   }
 

@@ -72,7 +72,8 @@ function required(values: Record<string, unknown>, name: string): string {
 function passphraseFromEnv(io: CliIo, variable: string | undefined): string | undefined {
   if (variable === undefined) return undefined;
   const value = io.env[variable];
-  if (value === undefined || value === '') throw usage(`--passphrase-env ${variable}: the variable is not set`);
+  if (value === undefined || value === '')
+    throw usage(`--passphrase-env ${variable}: the variable is not set`);
   return value;
 }
 
@@ -91,7 +92,9 @@ async function readTrusted(files: readonly string[]): Promise<string[]> {
     try {
       out.push(await readFile(file, 'utf8'));
     } catch (cause) {
-      throw usage(`cannot read trusted key file ${file} (${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)})`);
+      throw usage(
+        `cannot read trusted key file ${file} (${(cause as NodeJS.ErrnoException).code ?? errorMessage(cause)})`,
+      );
     }
   }
   return out;
@@ -120,14 +123,19 @@ async function keygen(args: readonly string[], io: CliIo): Promise<number> {
   const publicPath = join(out, 'public.asc');
   if (values['force'] !== true) {
     for (const path of [privatePath, publicPath]) {
-      if (await exists(path)) throw new SignerError('SIGNER_FILE_EXISTS', `${path} exists; use --force to overwrite`);
+      if (await exists(path))
+        throw new SignerError('SIGNER_FILE_EXISTS', `${path} exists; use --force to overwrite`);
     }
   }
-  const pair = await generateSigningKeyPair({ name, email, ...(passphrase !== undefined ? { passphrase } : {}) }).catch(
-    (error: unknown) => {
-      throw error instanceof SignerError && error.code === 'SIGNER_INVALID_INPUT' ? usage(error.message) : error;
-    },
-  );
+  const pair = await generateSigningKeyPair({
+    name,
+    email,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+  }).catch((error: unknown) => {
+    throw error instanceof SignerError && error.code === 'SIGNER_INVALID_INPUT'
+      ? usage(error.message)
+      : error;
+  });
   await mkdir(out, { recursive: true, mode: 0o700 });
   await writeFile(privatePath, pair.privateKeyArmored, { mode: 0o600 });
   await chmod(privatePath, 0o600); // an existing file keeps its mode on overwrite

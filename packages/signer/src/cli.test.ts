@@ -14,11 +14,18 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: readonly string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+function cli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+): Promise<Run> {
   return new Promise((resolveRun, reject) => {
     const env: Record<string, string> = {};
-    for (const name of ['PATH', 'HOME', 'TMPDIR']) if (process.env[name] !== undefined) env[name] = process.env[name] as string;
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    for (const name of ['PATH', 'HOME', 'TMPDIR'])
+      if (process.env[name] !== undefined) env[name] = process.env[name] as string;
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -65,15 +72,24 @@ describe('sarai-signer keygen', () => {
 
   it('encrypts with --passphrase-env and never prints the passphrase', async () => {
     const out = join(dir.path, 'locked');
-    const run = await cli(['keygen', '--name', 'Locked', '--email', 'locked@example.com', '--passphrase-env', 'PW', '--out', out], {
-      env: { PW: 's3cret-pass' },
-    });
+    const run = await cli(
+      ['keygen', '--name', 'Locked', '--email', 'locked@example.com', '--passphrase-env', 'PW', '--out', out],
+      {
+        env: { PW: 's3cret-pass' },
+      },
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout + run.stderr).not.toContain('s3cret-pass');
     const key = join(out, 'private.asc');
-    const signed = await cli(['sign', '--key', key, '--passphrase-env', 'PW'], { env: { PW: 's3cret-pass' }, input: 'hi' });
+    const signed = await cli(['sign', '--key', key, '--passphrase-env', 'PW'], {
+      env: { PW: 's3cret-pass' },
+      input: 'hi',
+    });
     expect(signed.code, signed.stderr).toBe(0);
-    const wrong = await cli(['sign', '--key', key], { env: { SARAI_SIGNING_PASSPHRASE: 'nope-wrong' }, input: 'hi' });
+    const wrong = await cli(['sign', '--key', key], {
+      env: { SARAI_SIGNING_PASSPHRASE: 'nope-wrong' },
+      input: 'hi',
+    });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('SIGNER_BAD_PASSPHRASE');
     expect(wrong.stderr).not.toContain('nope-wrong');
@@ -85,7 +101,17 @@ describe('sarai-signer keygen', () => {
   it('usage errors exit 2 with a message and the usage, no stack trace', async () => {
     for (const args of [
       ['keygen', '--name', 'X', '--email', 'x@example.com'],
-      ['keygen', '--name', 'X', '--email', 'x@example.com', '--out', join(dir.path, 'y'), '--passphrase-env', 'UNSET_VAR'],
+      [
+        'keygen',
+        '--name',
+        'X',
+        '--email',
+        'x@example.com',
+        '--out',
+        join(dir.path, 'y'),
+        '--passphrase-env',
+        'UNSET_VAR',
+      ],
       ['keygen', '--name', 'X', '--email', 'not an email', '--out', join(dir.path, 'z')],
       ['frobnicate'],
       [],
@@ -117,7 +143,9 @@ describe('sarai-signer sign / verify / audit-verify', () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, reason: 'ok', fingerprint });
 
-    const tampered = await cli(['verify', '--trusted', join(keyDir, 'public.asc')], { input: signed.stdout.replace('Iteration 3/3', 'Iteration 1/3') });
+    const tampered = await cli(['verify', '--trusted', join(keyDir, 'public.asc')], {
+      input: signed.stdout.replace('Iteration 3/3', 'Iteration 1/3'),
+    });
     expect(tampered.code).toBe(1);
     expect(JSON.parse(tampered.stdout)).toMatchObject({ valid: false, reason: 'tampered' });
 
@@ -126,9 +154,15 @@ describe('sarai-signer sign / verify / audit-verify', () => {
   });
 
   it('SARAI_LOG_LEVEL=info logs JSON events on stderr without the prompt or the key', async () => {
-    const run = await cli(['sign', '--key', join(keyDir, 'private.asc')], { env: { SARAI_LOG_LEVEL: 'info' }, input: 'very private prompt' });
+    const run = await cli(['sign', '--key', join(keyDir, 'private.asc')], {
+      env: { SARAI_LOG_LEVEL: 'info' },
+      input: 'very private prompt',
+    });
     expect(run.code, run.stderr).toBe(0);
-    const events = run.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = run.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events).toEqual([expect.objectContaining({ event: 'prompt-signed', fingerprint })]);
     expect(run.stderr).not.toContain('very private prompt');
     expectNoStack(run);
@@ -138,7 +172,10 @@ describe('sarai-signer sign / verify / audit-verify', () => {
     const none = await cli(['sign'], { input: 'x' });
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('SIGNER_NO_KEY_SOURCE');
-    const nomatch = await cli(['sign', '--key', join(keyDir, 'private.asc'), '--key-id', 'nobody@example.com'], { input: 'x' });
+    const nomatch = await cli(
+      ['sign', '--key', join(keyDir, 'private.asc'), '--key-id', 'nobody@example.com'],
+      { input: 'x' },
+    );
     expect(nomatch.code).toBe(1);
     expect(nomatch.stderr).toContain('SIGNER_KEY_NOT_FOUND');
     expectNoStack(nomatch);
@@ -148,7 +185,10 @@ describe('sarai-signer sign / verify / audit-verify', () => {
     const log = join(dir.path, 'audit', 'prompts.jsonl');
     const env = { SARAI_SIGNING_KEY: await readFile(join(keyDir, 'private.asc'), 'utf8') };
     for (let i = 0; i < 3; i++) {
-      const run = await cli(['sign', '--audit', log, '--out', join(dir.path, `p${i}.txt`)], { env, input: `${text}${i}` });
+      const run = await cli(['sign', '--audit', log, '--out', join(dir.path, `p${i}.txt`)], {
+        env,
+        input: `${text}${i}`,
+      });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stderr).toContain(`appended seq ${i}`);
       expect(run.stdout).toBe('');

@@ -43,7 +43,11 @@ export async function withFileLock<T>(
   }
 }
 
-async function withProcessLock<T>(path: string, fn: (lock: HeldLock) => Promise<T>, options: FileLockOptions): Promise<T> {
+async function withProcessLock<T>(
+  path: string,
+  fn: (lock: HeldLock) => Promise<T>,
+  options: FileLockOptions,
+): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const staleMs = Math.max(options.staleMs ?? 10_000, 2_000);
   const deadline = Date.now() + timeoutMs;
@@ -66,7 +70,9 @@ async function withProcessLock<T>(path: string, fn: (lock: HeldLock) => Promise<
         throw new SignerError('SIGNER_AUDIT_IO', `cannot lock ${path}: ${errorMessage(cause)}`, { cause });
       }
       if (Date.now() >= deadline) {
-        throw new SignerError('SIGNER_AUDIT_LOCK_TIMEOUT', `could not lock ${path} within ${timeoutMs} ms`, { cause });
+        throw new SignerError('SIGNER_AUDIT_LOCK_TIMEOUT', `could not lock ${path} within ${timeoutMs} ms`, {
+          cause,
+        });
       }
       // Jittered backoff, capped low: critical sections are a few milliseconds.
       await sleep(wait + Math.random() * wait);

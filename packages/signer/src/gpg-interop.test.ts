@@ -25,7 +25,11 @@ function gpg(args: readonly string[], input?: string): Promise<Run> {
       { env: { ...process.env, GNUPGHOME: home.path, LC_ALL: 'C' }, timeout: 60_000 },
       (error, stdout, stderr) => {
         if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new Error('gpg (GnuPG) is not installed: install the Debian package `gnupg` (apt-get install -y gnupg); the interop test needs it'));
+          reject(
+            new Error(
+              'gpg (GnuPG) is not installed: install the Debian package `gnupg` (apt-get install -y gnupg); the interop test needs it',
+            ),
+          );
           return;
         }
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
@@ -42,13 +46,36 @@ async function ok(args: readonly string[]): Promise<string> {
   return run.stdout;
 }
 
-async function genKey(uid: string, withSigningSubkey = false): Promise<{ fingerprint: string; publicKey: string }> {
-  await ok(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', '0']);
+async function genKey(
+  uid: string,
+  withSigningSubkey = false,
+): Promise<{ fingerprint: string; publicKey: string }> {
+  await ok([
+    '--pinentry-mode',
+    'loopback',
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    uid,
+    'ed25519',
+    'sign',
+    '0',
+  ]);
   const colons = await ok(['--with-colons', '--list-keys', uid]);
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(colons)?.[1];
   if (!fingerprint) throw new Error(`no fingerprint for ${uid} in: ${colons}`);
   if (withSigningSubkey) {
-    await ok(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-add-key', fingerprint, 'ed25519', 'sign', '0']);
+    await ok([
+      '--pinentry-mode',
+      'loopback',
+      '--passphrase',
+      '',
+      '--quick-add-key',
+      fingerprint,
+      'ed25519',
+      'sign',
+      '0',
+    ]);
   }
   return { fingerprint, publicKey: await ok(['--armor', '--export', fingerprint]) };
 }
@@ -56,7 +83,17 @@ async function genKey(uid: string, withSigningSubkey = false): Promise<{ fingerp
 async function gpgSign(fingerprint: string, text: string, extra: readonly string[] = []): Promise<string> {
   const input = join(home.path, `in-${Math.random().toString(36).slice(2)}.txt`);
   await writeFile(input, text, 'utf8');
-  await ok(['--yes', '--armor', '--detach-sign', '--local-user', fingerprint, ...extra, '--output', `${input}.asc`, input]);
+  await ok([
+    '--yes',
+    '--armor',
+    '--detach-sign',
+    '--local-user',
+    fingerprint,
+    ...extra,
+    '--output',
+    `${input}.asc`,
+    input,
+  ]);
   return readFile(`${input}.asc`, 'utf8');
 }
 
@@ -79,7 +116,9 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!home) return;
   await new Promise<void>((resolve) => {
-    execFile('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: home.path } }, () => resolve());
+    execFile('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: home.path } }, () =>
+      resolve(),
+    );
   });
   await home.cleanup();
 });
@@ -106,7 +145,9 @@ describe('GnuPG → @sarai/signer', () => {
     const sig = await gpgSign(peer.fingerprint, text);
     const tampered = await verifyPrompt(`${text}.${SIGNATURE_SEPARATOR}${sig}`, { trusted: peer.publicKey });
     expect(tampered).toMatchObject({ valid: false, reason: 'tampered' });
-    const untrusted = await verifyPrompt(`${text}${SIGNATURE_SEPARATOR}${sig}`, { trusted: ours.publicKeyArmored });
+    const untrusted = await verifyPrompt(`${text}${SIGNATURE_SEPARATOR}${sig}`, {
+      trusted: ours.publicKeyArmored,
+    });
     expect(untrusted).toMatchObject({ valid: false, reason: 'untrusted-key', fingerprint: peer.fingerprint });
   });
 

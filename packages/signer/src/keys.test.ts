@@ -43,7 +43,9 @@ describe('loadSigningKey sources', () => {
   it('reads SARAI_SIGNING_KEY_FILE and decrypts with SARAI_SIGNING_PASSPHRASE', async () => {
     const file = join(dir.path, 'locked.asc');
     await writeFile(file, locked.privateKeyArmored, { mode: 0o600 });
-    const key = await loadSigningKey({ env: { SARAI_SIGNING_KEY_FILE: file, SARAI_SIGNING_PASSPHRASE: 'correct horse' } });
+    const key = await loadSigningKey({
+      env: { SARAI_SIGNING_KEY_FILE: file, SARAI_SIGNING_PASSPHRASE: 'correct horse' },
+    });
     expect(key.getFingerprint().toUpperCase()).toBe(locked.fingerprint);
     expect(key.isDecrypted()).toBe(true);
   });
@@ -53,7 +55,11 @@ describe('loadSigningKey sources', () => {
     await writeFile(file, plain.privateKeyArmored);
     const key = await loadSigningKey({ keyFile: file, env: { SARAI_SIGNING_KEY: 'garbage' } });
     expect(key.getFingerprint().toUpperCase()).toBe(plain.fingerprint);
-    const fromText = await loadSigningKey({ armoredKey: locked.privateKeyArmored, passphrase: 'correct horse', env: {} });
+    const fromText = await loadSigningKey({
+      armoredKey: locked.privateKeyArmored,
+      passphrase: 'correct horse',
+      env: {},
+    });
     expect(fromText.getFingerprint().toUpperCase()).toBe(locked.fingerprint);
   });
 
@@ -73,9 +79,15 @@ describe('loadSigningKey sources', () => {
   });
 
   it('unreadable file → SIGNER_KEY_FILE_UNREADABLE', async () => {
-    const err = await expectCode(loadSigningKey({ keyFile: join(dir.path, 'nope.asc'), env: {} }), 'SIGNER_KEY_FILE_UNREADABLE');
+    const err = await expectCode(
+      loadSigningKey({ keyFile: join(dir.path, 'nope.asc'), env: {} }),
+      'SIGNER_KEY_FILE_UNREADABLE',
+    );
     expect(err.message).toContain('ENOENT');
-    await expectCode(loadSigningKey({ env: { SARAI_SIGNING_KEY_FILE: dir.path } }), 'SIGNER_KEY_FILE_UNREADABLE');
+    await expectCode(
+      loadSigningKey({ env: { SARAI_SIGNING_KEY_FILE: dir.path } }),
+      'SIGNER_KEY_FILE_UNREADABLE',
+    );
   });
 
   it('not a key / corrupt key → SIGNER_BAD_KEY', async () => {
@@ -93,7 +105,15 @@ describe('key selection', () => {
     const fpr = second.fingerprint;
     const spaced = `0x${fpr.toLowerCase().replace(/(.{4})/g, '$1 ')}`;
     const keyId = fpr.slice(-16);
-    for (const keyId_ of [fpr, spaced, keyId, fpr.slice(-8), 'second@example.com', '<SECOND@example.com>', 'Second <second@example.com>']) {
+    for (const keyId_ of [
+      fpr,
+      spaced,
+      keyId,
+      fpr.slice(-8),
+      'second@example.com',
+      '<SECOND@example.com>',
+      'Second <second@example.com>',
+    ]) {
       const key = await loadSigningKey({ armoredKey: both(), keyId: keyId_, env: {} });
       expect(key.getFingerprint().toUpperCase()).toBe(fpr);
     }
@@ -112,38 +132,67 @@ describe('key selection', () => {
   });
 
   it('no match → SIGNER_KEY_NOT_FOUND listing what the source holds (fingerprints and user ids only)', async () => {
-    const err = await expectCode(loadSigningKey({ armoredKey: both(), keyId: 'nobody@example.com', env: {} }), 'SIGNER_KEY_NOT_FOUND');
+    const err = await expectCode(
+      loadSigningKey({ armoredKey: both(), keyId: 'nobody@example.com', env: {} }),
+      'SIGNER_KEY_NOT_FOUND',
+    );
     expect(err.message).toContain(second.fingerprint);
     expect(err.message).not.toContain('PRIVATE KEY');
-    await expectCode(loadSigningKey({ armoredKey: second.privateKeyArmored, keyId: 'sarai@localhost', env: {} }), 'SIGNER_KEY_NOT_FOUND');
+    await expectCode(
+      loadSigningKey({ armoredKey: second.privateKeyArmored, keyId: 'sarai@localhost', env: {} }),
+      'SIGNER_KEY_NOT_FOUND',
+    );
     const third = await newKey('third@example.com');
-    await expectCode(loadSigningKey({ armoredKey: `${second.privateKeyArmored}${third.privateKeyArmored}`, env: {} }), 'SIGNER_KEY_NOT_FOUND');
+    await expectCode(
+      loadSigningKey({ armoredKey: `${second.privateKeyArmored}${third.privateKeyArmored}`, env: {} }),
+      'SIGNER_KEY_NOT_FOUND',
+    );
   });
 
   it('several matches → SIGNER_KEY_AMBIGUOUS; the same key twice (private + public) is not ambiguous', async () => {
     const twin = await newKey('sarai@localhost');
-    await expectCode(loadSigningKey({ armoredKey: `${plain.privateKeyArmored}${twin.privateKeyArmored}`, env: {} }), 'SIGNER_KEY_AMBIGUOUS');
-    const key = await loadSigningKey({ armoredKey: `${plain.publicKeyArmored}${plain.privateKeyArmored}`, env: {} });
+    await expectCode(
+      loadSigningKey({ armoredKey: `${plain.privateKeyArmored}${twin.privateKeyArmored}`, env: {} }),
+      'SIGNER_KEY_AMBIGUOUS',
+    );
+    const key = await loadSigningKey({
+      armoredKey: `${plain.publicKeyArmored}${plain.privateKeyArmored}`,
+      env: {},
+    });
     expect(key.isPrivate()).toBe(true);
   });
 
   it('selectKey / readArmoredKeys handle several armor blocks', async () => {
-    const keys = await readArmoredKeys(`junk\n${plain.publicKeyArmored}\nmore junk\n${second.publicKeyArmored}`);
-    expect(keys.map((k) => k.getFingerprint().toUpperCase())).toEqual([plain.fingerprint, second.fingerprint]);
+    const keys = await readArmoredKeys(
+      `junk\n${plain.publicKeyArmored}\nmore junk\n${second.publicKeyArmored}`,
+    );
+    expect(keys.map((k) => k.getFingerprint().toUpperCase())).toEqual([
+      plain.fingerprint,
+      second.fingerprint,
+    ]);
     expect(selectKey(keys, 'second@example.com').getFingerprint().toUpperCase()).toBe(second.fingerprint);
   });
 });
 
 describe('unusable keys', () => {
   it('public key only → SIGNER_PUBLIC_KEY_ONLY', async () => {
-    await expectCode(loadSigningKey({ armoredKey: plain.publicKeyArmored, env: {} }), 'SIGNER_PUBLIC_KEY_ONLY');
+    await expectCode(
+      loadSigningKey({ armoredKey: plain.publicKeyArmored, env: {} }),
+      'SIGNER_PUBLIC_KEY_ONLY',
+    );
     await expectCode(PromptSigner.fromKey(plain.publicKey), 'SIGNER_PUBLIC_KEY_ONLY');
   });
 
   it('encrypted key without passphrase → SIGNER_PASSPHRASE_REQUIRED; wrong one → SIGNER_BAD_PASSPHRASE', async () => {
-    await expectCode(loadSigningKey({ armoredKey: locked.privateKeyArmored, env: {} }), 'SIGNER_PASSPHRASE_REQUIRED');
+    await expectCode(
+      loadSigningKey({ armoredKey: locked.privateKeyArmored, env: {} }),
+      'SIGNER_PASSPHRASE_REQUIRED',
+    );
     const err = await expectCode(
-      loadSigningKey({ armoredKey: locked.privateKeyArmored, env: { SARAI_SIGNING_PASSPHRASE: 'wrong horse' } }),
+      loadSigningKey({
+        armoredKey: locked.privateKeyArmored,
+        env: { SARAI_SIGNING_PASSPHRASE: 'wrong horse' },
+      }),
       'SIGNER_BAD_PASSPHRASE',
     );
     expect(err.message).not.toContain('wrong horse');
@@ -151,13 +200,19 @@ describe('unusable keys', () => {
 
   it('expired key → SIGNER_KEY_EXPIRED', async () => {
     const { pair } = await expiredKey();
-    const err = await expectCode(loadSigningKey({ armoredKey: pair.privateKeyArmored, env: {} }), 'SIGNER_KEY_EXPIRED');
+    const err = await expectCode(
+      loadSigningKey({ armoredKey: pair.privateKeyArmored, env: {} }),
+      'SIGNER_KEY_EXPIRED',
+    );
     expect(err.message).toMatch(/expired on \d{4}-/);
   });
 
   it('revoked key → SIGNER_KEY_REVOKED', async () => {
     const revoked = await revoke(await newKey('gone@example.com'));
-    await expectCode(loadSigningKey({ armoredKey: revoked.privateKeyArmored, env: {} }), 'SIGNER_KEY_REVOKED');
+    await expectCode(
+      loadSigningKey({ armoredKey: revoked.privateKeyArmored, env: {} }),
+      'SIGNER_KEY_REVOKED',
+    );
   });
 
   it('signing with a key after it expired → SIGNER_KEY_EXPIRED', async () => {

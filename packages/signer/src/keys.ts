@@ -84,16 +84,22 @@ export async function readArmoredKeys(armored: string, origin = 'armored text'):
   }
   // readKeys() accepts one armor block; split concatenated blocks ourselves (gpg --export of several keys gives one
   // block, a hand-made file often holds several).
-  const blocks = armored.match(/-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g);
+  const blocks = armored.match(
+    /-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g,
+  );
   if (!blocks) throw new SignerError('SIGNER_BAD_KEY', `${origin} holds no armored OpenPGP key block`);
   const keys: Key[] = [];
   for (const block of blocks) {
     try {
       keys.push(...(await openpgp.readKeys({ armoredKeys: block })));
     } catch (cause) {
-      throw new SignerError('SIGNER_BAD_KEY', `${origin} holds a corrupt OpenPGP key block: ${errorMessage(cause)}`, {
-        cause,
-      });
+      throw new SignerError(
+        'SIGNER_BAD_KEY',
+        `${origin} holds a corrupt OpenPGP key block: ${errorMessage(cause)}`,
+        {
+          cause,
+        },
+      );
     }
   }
   return keys;
@@ -133,7 +139,11 @@ function describeKey(key: Key): string {
 }
 
 /** Picks the single key matching `selector` from `keys`. */
-export function selectKey(keys: readonly Key[], selector: string | undefined, origin = 'the key source'): Key {
+export function selectKey(
+  keys: readonly Key[],
+  selector: string | undefined,
+  origin = 'the key source',
+): Key {
   if (keys.length === 0) throw new SignerError('SIGNER_BAD_KEY', `${origin} holds no key`);
   if (selector === undefined) {
     if (keys.length === 1) return keys[0] as Key;
@@ -173,13 +183,16 @@ export async function assertCanSign(key: Key, date = new Date()): Promise<void> 
     await key.getSigningKey(undefined, date);
   } catch (cause) {
     const reason = errorMessage(cause);
-    if (/revoked/i.test(reason)) throw new SignerError('SIGNER_KEY_REVOKED', `key ${fpr} is revoked`, { cause });
+    if (/revoked/i.test(reason))
+      throw new SignerError('SIGNER_KEY_REVOKED', `key ${fpr} is revoked`, { cause });
     if (/expired/i.test(reason)) {
       const expiry = await key.getExpirationTime().catch(() => null);
       const when = expiry instanceof Date ? ` on ${expiry.toISOString()}` : '';
       throw new SignerError('SIGNER_KEY_EXPIRED', `key ${fpr} expired${when}`, { cause });
     }
-    throw new SignerError('SIGNER_NO_SIGNING_KEY', `key ${fpr} has no valid signing key: ${reason}`, { cause });
+    throw new SignerError('SIGNER_NO_SIGNING_KEY', `key ${fpr} has no valid signing key: ${reason}`, {
+      cause,
+    });
   }
 }
 
@@ -199,10 +212,17 @@ export async function loadSigningKey(options: LoadSigningKeyOptions = {}): Promi
 }
 
 /** Checks that `key` is a usable private key and decrypts it if needed. */
-export async function unlockPrivateKey(key: Key, passphrase: string | undefined, date = new Date()): Promise<PrivateKey> {
+export async function unlockPrivateKey(
+  key: Key,
+  passphrase: string | undefined,
+  date = new Date(),
+): Promise<PrivateKey> {
   const fpr = key.getFingerprint().toUpperCase();
   if (!key.isPrivate()) {
-    throw new SignerError('SIGNER_PUBLIC_KEY_ONLY', `key ${fpr} is a public key; a private key is needed to sign`);
+    throw new SignerError(
+      'SIGNER_PUBLIC_KEY_ONLY',
+      `key ${fpr} is a public key; a private key is needed to sign`,
+    );
   }
   await assertCanSign(key, date);
   if (key.isDecrypted()) return key;
@@ -250,7 +270,8 @@ export interface GeneratedKeyPair {
 export async function generateSigningKeyPair(options: GenerateSigningKeyOptions): Promise<GeneratedKeyPair> {
   const name = typeof options.name === 'string' ? options.name.trim() : '';
   const email = typeof options.email === 'string' ? options.email.trim() : '';
-  if (name === '' && email === '') throw new SignerError('SIGNER_INVALID_INPUT', 'a name or an e-mail is required');
+  if (name === '' && email === '')
+    throw new SignerError('SIGNER_INVALID_INPUT', 'a name or an e-mail is required');
   const passphrase = options.passphrase === '' ? undefined : options.passphrase;
   let pair: { privateKey: PrivateKey; publicKey: PublicKey };
   try {

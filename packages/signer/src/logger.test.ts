@@ -13,7 +13,15 @@ function capture(): { stream: Writable; lines: () => Array<Record<string, unknow
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('signer logging', () => {
@@ -21,7 +29,10 @@ describe('signer logging', () => {
     const out = capture();
     const logger = createSignerLogger({ level: 'debug', destination: out.stream });
     const pair = await newKey('sarai@localhost', { passphrase: 'pw-never-logged' });
-    const signer = await PromptSigner.fromKey(pair.privateKeyArmored, { passphrase: 'pw-never-logged', logger });
+    const signer = await PromptSigner.fromKey(pair.privateKeyArmored, {
+      passphrase: 'pw-never-logged',
+      logger,
+    });
     const secretPrompt = 'the user secret prompt text';
     const signed = await signer.signPrompt(secretPrompt);
     await verifyPrompt(signed, { trusted: pair.publicKey, logger });
@@ -37,8 +48,15 @@ describe('signer logging', () => {
 
   it('redacts prompt and key fields a caller might add, unless revealSecrets is set', () => {
     const out = capture();
-    createSignerLogger({ destination: out.stream }).info({ prompt: 'p', passphrase: 'x', nested: { privateKey: 'k', text: 't' } }, 'm');
-    expect(out.lines()[0]).toMatchObject({ prompt: '[redacted]', passphrase: '[redacted]', nested: { privateKey: '[redacted]', text: '[redacted]' } });
+    createSignerLogger({ destination: out.stream }).info(
+      { prompt: 'p', passphrase: 'x', nested: { privateKey: 'k', text: 't' } },
+      'm',
+    );
+    expect(out.lines()[0]).toMatchObject({
+      prompt: '[redacted]',
+      passphrase: '[redacted]',
+      nested: { privateKey: '[redacted]', text: '[redacted]' },
+    });
     const open = capture();
     createSignerLogger({ destination: open.stream, revealSecrets: true }).info({ prompt: 'p' }, 'm');
     expect(open.lines()[0]).toMatchObject({ prompt: 'p' });

@@ -4,7 +4,13 @@ import type { Key, PrivateKey } from 'openpgp';
 import type { Logger } from 'pino';
 import { formatSignedPrompt } from './envelope.js';
 import { SignerError, errorMessage } from './signer-error.js';
-import { loadSigningKey, readArmoredKeys, selectKey, unlockPrivateKey, type LoadSigningKeyOptions } from './keys.js';
+import {
+  loadSigningKey,
+  readArmoredKeys,
+  selectKey,
+  unlockPrivateKey,
+  type LoadSigningKeyOptions,
+} from './keys.js';
 
 export interface PromptSignerOptions {
   /** Receives `prompt-signed` events (fingerprint, sha256 and length of the text; never the text or the key). */
@@ -51,7 +57,9 @@ export class PromptSigner {
     options: PromptSignerOptions & { passphrase?: string; keyId?: string; date?: Date } = {},
   ): Promise<PromptSigner> {
     const selected =
-      typeof key === 'string' ? selectKey(await readArmoredKeys(key, 'the given key'), options.keyId, 'the given key') : key;
+      typeof key === 'string'
+        ? selectKey(await readArmoredKeys(key, 'the given key'), options.keyId, 'the given key')
+        : key;
     return new PromptSigner(await unlockPrivateKey(selected, options.passphrase, options.date), options);
   }
 
@@ -62,7 +70,8 @@ export class PromptSigner {
 
   /** Armored detached OpenPGP signature (binary signature type, over the UTF-8 bytes of `text`). */
   async signDetached(text: string, options: SignOptions = {}): Promise<string> {
-    if (typeof text !== 'string') throw new SignerError('SIGNER_INVALID_INPUT', 'the prompt to sign must be a string');
+    if (typeof text !== 'string')
+      throw new SignerError('SIGNER_INVALID_INPUT', 'the prompt to sign must be a string');
     try {
       const message = await openpgp.createMessage({ binary: new TextEncoder().encode(text) });
       return await openpgp.sign({
@@ -74,8 +83,10 @@ export class PromptSigner {
       });
     } catch (cause) {
       const reason = errorMessage(cause);
-      if (/revoked/i.test(reason)) throw new SignerError('SIGNER_KEY_REVOKED', `key ${this.fingerprint} is revoked`, { cause });
-      if (/expired/i.test(reason)) throw new SignerError('SIGNER_KEY_EXPIRED', `key ${this.fingerprint} has expired`, { cause });
+      if (/revoked/i.test(reason))
+        throw new SignerError('SIGNER_KEY_REVOKED', `key ${this.fingerprint} is revoked`, { cause });
+      if (/expired/i.test(reason))
+        throw new SignerError('SIGNER_KEY_EXPIRED', `key ${this.fingerprint} has expired`, { cause });
       throw new SignerError('SIGNER_SIGN_FAILED', `signing failed: ${reason}`, { cause });
     }
   }

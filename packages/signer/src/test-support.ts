@@ -10,8 +10,10 @@ export const DAY_MS = 86_400_000;
 
 /** ~2 KB reflection prompt in the seed's template (Patch #4), with the separator inside the user text. */
 export function reflectionPrompt(iteration = 1): string {
-  const original = 'Explain how the Omni-Loop signs reflection prompts. Mention ---SIGNATURE--- handling. '.repeat(8);
-  const draft = 'The loop builds a reflection prompt, signs it and sends it to the draft skill. ñ ✓ 🔐 '.repeat(10);
+  const original =
+    'Explain how the Omni-Loop signs reflection prompts. Mention ---SIGNATURE--- handling. '.repeat(8);
+  const draft =
+    'The loop builds a reflection prompt, signs it and sends it to the draft skill. ñ ✓ 🔐 '.repeat(10);
   return `
 [SYSTEM: Self-Reflection Mode - Iteration ${iteration}/3]
 
@@ -39,19 +41,25 @@ export async function newKey(
 }
 
 /** A key created two days ago that expired one day ago, and a date at which it was valid. */
-export async function expiredKey(email = 'expired@example.com'): Promise<{ pair: GeneratedKeyPair; validAt: Date }> {
+export async function expiredKey(
+  email = 'expired@example.com',
+): Promise<{ pair: GeneratedKeyPair; validAt: Date }> {
   const created = new Date(Date.now() - 2 * DAY_MS);
   const pair = await newKey(email, { date: created, expiresInSeconds: DAY_MS / 1000 });
   return { pair, validAt: new Date(created.getTime() + 60_000) };
 }
 
 /** The armored revoked versions of a key pair. */
-export async function revoke(pair: GeneratedKeyPair): Promise<{ privateKeyArmored: string; publicKeyArmored: string }> {
+export async function revoke(
+  pair: GeneratedKeyPair,
+): Promise<{ privateKeyArmored: string; publicKeyArmored: string }> {
   const { privateKey, publicKey } = await openpgp.revokeKey({ key: pair.privateKey, format: 'armored' });
   return { privateKeyArmored: privateKey, publicKeyArmored: publicKey };
 }
 
-export async function tempDir(prefix = 'sarai-signer-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = 'sarai-signer-',
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }

@@ -46,7 +46,11 @@ describe('signPrompt', () => {
 
 describe('verifyPrompt', () => {
   it('accepts a prompt signed by a trusted key (armored public key, key object, or in a list)', async () => {
-    for (const trusted of [pair.publicKeyArmored, pair.publicKey, [other.publicKeyArmored, pair.publicKeyArmored]]) {
+    for (const trusted of [
+      pair.publicKeyArmored,
+      pair.publicKey,
+      [other.publicKeyArmored, pair.publicKeyArmored],
+    ]) {
       const res = await verifyPrompt(signed, { trusted });
       expect(res).toMatchObject({ valid: true, reason: 'ok', fingerprint: pair.fingerprint, text });
       expect(res.signedAt).toBeInstanceOf(Date);
@@ -66,7 +70,8 @@ describe('verifyPrompt', () => {
 
   it('tampered prompt → tampered', async () => {
     const parts = split(signed);
-    const edited = parts.text.replace('Iteration 1/3', 'Iteration 2/3') + SIGNATURE_SEPARATOR + parts.signature;
+    const edited =
+      parts.text.replace('Iteration 1/3', 'Iteration 2/3') + SIGNATURE_SEPARATOR + parts.signature;
     expectInvalid(await verifyPrompt(edited, { trusted: pair.publicKeyArmored }), 'tampered');
     // whitespace / line-ending changes are tampering too (binary signature, no canonicalization)
     const crlf = parts.text.replace(/\n/g, '\r\n') + SIGNATURE_SEPARATOR + parts.signature;
@@ -77,7 +82,12 @@ describe('verifyPrompt', () => {
 
   it('signature moved onto another prompt → tampered', async () => {
     const parts = split(signed);
-    expectInvalid(await verifyPrompt(`another prompt${SIGNATURE_SEPARATOR}${parts.signature}`, { trusted: pair.publicKey }), 'tampered');
+    expectInvalid(
+      await verifyPrompt(`another prompt${SIGNATURE_SEPARATOR}${parts.signature}`, {
+        trusted: pair.publicKey,
+      }),
+      'tampered',
+    );
   });
 
   it('signature from a key outside the trusted set → untrusted-key, naming the issuer', async () => {
@@ -99,7 +109,10 @@ describe('verifyPrompt', () => {
     const oldSigned = await oldSigner.signPrompt(text, { date: validAt });
     expectInvalid(await verifyPrompt(oldSigned, { trusted: old.publicKeyArmored }), 'key-expired');
     // ...and valid when verified at a date inside the key's lifetime
-    const atTheTime = await verifyPrompt(oldSigned, { trusted: old.publicKeyArmored, date: new Date(validAt.getTime() + 1000) });
+    const atTheTime = await verifyPrompt(oldSigned, {
+      trusted: old.publicKeyArmored,
+      date: new Date(validAt.getTime() + 1000),
+    });
     expect(atTheTime.valid).toBe(true);
   });
 
@@ -112,7 +125,12 @@ describe('verifyPrompt', () => {
 
   it('no signature block → missing-signature', async () => {
     expectInvalid(await verifyPrompt(text, { trusted: pair.publicKeyArmored }), 'missing-signature');
-    expectInvalid(await verifyPrompt(signed.replace(SIGNATURE_SEPARATOR, '\n\n---SIGNATUR---\n'), { trusted: pair.publicKey }), 'missing-signature');
+    expectInvalid(
+      await verifyPrompt(signed.replace(SIGNATURE_SEPARATOR, '\n\n---SIGNATUR---\n'), {
+        trusted: pair.publicKey,
+      }),
+      'missing-signature',
+    );
   });
 
   it('garbled signature block → garbled-signature', async () => {
@@ -141,7 +159,9 @@ describe('verifyPrompt', () => {
   it('unparseable trusted key → invalid-trusted-key', async () => {
     expectInvalid(await verifyPrompt(signed, { trusted: 'hello' }), 'invalid-trusted-key');
     expectInvalid(
-      await verifyPrompt(signed, { trusted: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----' }),
+      await verifyPrompt(signed, {
+        trusted: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----',
+      }),
       'invalid-trusted-key',
     );
   });
@@ -149,7 +169,9 @@ describe('verifyPrompt', () => {
   it('gives seven distinct reasons for the seven failure cases', async () => {
     const parts = split(signed);
     const { pair: old, validAt } = await expiredKey();
-    const expiredSigned = await (await PromptSigner.fromKey(old.privateKey, { date: validAt })).signPrompt(text, { date: validAt });
+    const expiredSigned = await (
+      await PromptSigner.fromKey(old.privateKey, { date: validAt })
+    ).signPrompt(text, { date: validAt });
     const revoked = await revoke(pair);
     const trusted = pair.publicKeyArmored;
     const reasons = [
@@ -161,13 +183,30 @@ describe('verifyPrompt', () => {
       (await verifyPrompt(`${text}${SIGNATURE_SEPARATOR}garbage`, { trusted })).reason,
       (await verifyPrompt(signed, { trusted: [] })).reason,
     ];
-    expect(reasons).toEqual(['tampered', 'untrusted-key', 'key-expired', 'key-revoked', 'missing-signature', 'garbled-signature', 'no-trusted-keys']);
+    expect(reasons).toEqual([
+      'tampered',
+      'untrusted-key',
+      'key-expired',
+      'key-revoked',
+      'missing-signature',
+      'garbled-signature',
+      'no-trusted-keys',
+    ]);
     expect(new Set(reasons).size).toBe(7);
     for (const reason of reasons) expect(VERIFY_REASONS).toContain(reason);
   });
 
   it('never throws and never validates on hostile input', async () => {
-    const inputs: unknown[] = [undefined, null, 42, {}, [], Symbol.iterator, `${SIGNATURE_SEPARATOR}`, '\u0000'.repeat(10)];
+    const inputs: unknown[] = [
+      undefined,
+      null,
+      42,
+      {},
+      [],
+      Symbol.iterator,
+      `${SIGNATURE_SEPARATOR}`,
+      '\u0000'.repeat(10),
+    ];
     for (const input of inputs) {
       const res = await verifyPrompt(input as string, { trusted: pair.publicKeyArmored });
       expect(res.valid).toBe(false);
@@ -195,7 +234,9 @@ describe('verifyPrompt', () => {
       signingKeys: pair.privateKey,
       detached: true,
     });
-    const res = await verifyPrompt(`line one\nline two\n${SIGNATURE_SEPARATOR}${textSig}`, { trusted: pair.publicKey });
+    const res = await verifyPrompt(`line one\nline two\n${SIGNATURE_SEPARATOR}${textSig}`, {
+      trusted: pair.publicKey,
+    });
     expect(res.valid).toBe(true);
   });
 });

@@ -68,10 +68,17 @@ export async function loadTrustedKeys(trusted: TrustedKeys): Promise<PublicKey[]
   const keys: PublicKey[] = [];
   for (const entry of list) {
     if (typeof entry === 'string') {
-      const blocks = entry.match(/-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g);
+      const blocks = entry.match(
+        /-----BEGIN PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP (?:PUBLIC|PRIVATE) KEY BLOCK-----/g,
+      );
       if (!blocks) throw new Error('not an armored OpenPGP key block');
-      for (const block of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: block })).map((k) => k.toPublic()));
-    } else if (entry !== null && typeof entry === 'object' && typeof (entry as Key).getFingerprint === 'function') {
+      for (const block of blocks)
+        keys.push(...(await openpgp.readKeys({ armoredKeys: block })).map((k) => k.toPublic()));
+    } else if (
+      entry !== null &&
+      typeof entry === 'object' &&
+      typeof (entry as Key).getFingerprint === 'function'
+    ) {
       keys.push((entry as Key).toPublic());
     } else {
       throw new Error('not an OpenPGP key');
@@ -174,9 +181,13 @@ async function verifyPromptUnsafe(signed: string, options: VerifyPromptOptions):
   try {
     signature = await openpgp.readSignature({ armoredSignature: parts.signature });
   } catch (cause) {
-    return result('garbled-signature', `the signature block is not an armored OpenPGP signature: ${errorMessage(cause)}`, {
-      text,
-    });
+    return result(
+      'garbled-signature',
+      `the signature block is not an armored OpenPGP signature: ${errorMessage(cause)}`,
+      {
+        text,
+      },
+    );
   }
   const packets = [...signature.packets];
   if (packets.length === 0) {
@@ -242,13 +253,18 @@ async function verifyOne(
       format: 'binary',
     });
     const first = verification.signatures[0];
-    if (!first) return result('signature-invalid', 'the block holds no data signature (binary or text)', extra);
+    if (!first)
+      return result('signature-invalid', 'the block holds no data signature (binary or text)', extra);
     await first.verified;
     return result('ok', `valid signature by trusted key ${fingerprint}`, extra);
   } catch (cause) {
     const reason = errorMessage(cause);
     if (/digest did not match|signature verification failed/i.test(reason)) {
-      return result('tampered', 'the signature does not match the prompt text: the prompt or its signature was altered', extra);
+      return result(
+        'tampered',
+        'the signature does not match the prompt text: the prompt or its signature was altered',
+        extra,
+      );
     }
     if (/revoked/i.test(reason)) return result('key-revoked', `signing key ${fingerprint} is revoked`, extra);
     return result('signature-invalid', `signature rejected: ${reason}`, extra);

@@ -232,7 +232,7 @@ export class TextHistory {
 }
 
 /** Longest a batch waits for the other running generations to queue their next token. */
-const MAX_BATCH_WAIT_MS = 2;
+const MAX_BATCH_WAIT_MS = 10;
 
 /** One context (base model + one adapter set) and its sequences; replaced blue/green on adapter swaps. */
 class ContextSlot {

@@ -34,7 +34,7 @@ $nx run-many -t test --parallel=1 --outputStyle=static --skip-nx-cache -- --repo
 # One closing line over all projects, in the plain 'N passed, N failed' form.
 node -e '
 const fs = require("fs"), path = require("path");
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0, failed = 0, skipped = 0, brokenFiles = 0;
 for (const top of ["packages", "tools", "apps"]) {
   if (!fs.existsSync(top)) continue;
   for (const d of fs.readdirSync(top)) {
@@ -42,8 +42,10 @@ for (const top of ["packages", "tools", "apps"]) {
     if (!fs.existsSync(f)) continue;
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
     passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + (r.numTodoTests || 0);
+    brokenFiles += (r.testResults || []).filter((t) => t.status === "failed" && (t.assertionResults || []).every((a) => a.status !== "failed")).length;
   }
 }
+failed += brokenFiles; // a test file that failed outside any test (e.g. in beforeAll) counts as a failure
 console.log(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 if (passed === 0) { console.error("no test ran"); process.exit(1); }
 if (failed > 0) process.exit(1);

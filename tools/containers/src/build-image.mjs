@@ -58,6 +58,16 @@ export function checkDockerfile(text) {
 }
 
 /**
+ * `repo:latest` for a versioned tag like `repo:1.2.3`; undefined when the tag already is an alias (`:dev`, `:latest`).
+ * @param {string} tag
+ * @returns {string | undefined}
+ */
+export function latestAlias(tag) {
+  const m = /^(.+):(\d+\.\d+\.\d+[^:/]*)$/.exec(tag);
+  return m ? `${m[1]}:latest` : undefined;
+}
+
+/**
  * Stages the build context of a workspace package and runs `docker build` (classic builder: nothing is pulled).
  * @param {{ packageName?: string, packageDir?: string, workspaceRoot?: string, tag?: string, baseImage?: string,
  *   contextDir?: string, keepContext?: boolean, stream?: boolean, log?: (line: string) => void }} options
@@ -90,6 +100,7 @@ export async function buildImage(options) {
       }
     }
     const tag = options.tag ?? plan.tag;
+    const alias = latestAlias(tag);
     log(
       `building ${tag} from ${plan.name} (${plan.packages.length} packages, ${(staged.bytes / 1e6).toFixed(1)} MB context)`,
     );
@@ -107,6 +118,8 @@ export async function buildImage(options) {
         plan.dockerfile,
         '-t',
         tag,
+        // A stable local alias too (the compose file's default), so deployments need not track versions.
+        ...(alias ? ['-t', alias] : []),
         contextDir,
       ],
       { env: { ...process.env, DOCKER_BUILDKIT: '0' }, stream: options.stream },

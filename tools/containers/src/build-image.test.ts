@@ -9,7 +9,7 @@ import {
 import { Wait, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtDemoApp } from '../fixtures/built-fixture.js';
-import { buildImage, checkDockerfile, inspectImage, run } from './index.js';
+import { buildImage, checkDockerfile, inspectImage, latestAlias, run } from './index.js';
 
 describe('checkDockerfile', () => {
   it('accepts a shell-less Dockerfile on a swappable base', () => {
@@ -99,5 +99,16 @@ describe('buildImage (demo app with sharp, node-llama-cpp and a workspace depend
   it('keeps its hardening (inspect and inside)', async () => {
     expect(hardeningViolations(await inspectContainer(container), hardened.hardening)).toEqual([]);
     await assertHardenedInside(container, hardened.hardening);
+  });
+});
+
+describe('image tags', () => {
+  it('a versioned tag also gets a stable :latest alias (the compose default); aliases do not', () => {
+    expect(latestAlias('sarai/skill-draft:0.1.0')).toBe('sarai/skill-draft:latest');
+    expect(latestAlias('registry.local:5000/sarai/skill-image:1.2.3-rc.1')).toBe(
+      'registry.local:5000/sarai/skill-image:latest',
+    );
+    expect(latestAlias('sarai/lora-trainer:dev')).toBeUndefined();
+    expect(latestAlias('sarai/x:latest')).toBeUndefined();
   });
 });

@@ -31,5 +31,5 @@ export {
   type ImageConfig,
   type StagedPackage,
 } from './stage-context.mjs';
-export { buildImage, checkDockerfile } from './build-image.mjs';
+export { buildImage, checkDockerfile, latestAlias } from './build-image.mjs';
 export { inspectImage, requireDocker, run } from './exec.mjs';

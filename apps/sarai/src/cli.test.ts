@@ -234,3 +234,57 @@ describe('sarai lora nightly --local', () => {
     });
   });
 });
+
+describe('sarai loop --test and image cache-stats', () => {
+  it('the smoke test passes against an embedded deployment', async () => {
+    const r = await sarai(['loop', '--test', '--embedded'], { SARAI_STATE_DIR: join(cwd, 'state-smoke') });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ok {4}draft health \(127\.0\.0\.1:\d+\): SERVING/);
+    expect(r.stdout).toMatch(/ok {4}image PreprocessImage: \S+\.webp \(pHash [0-9a-f]+, miss\)/);
+    expect(r.stdout).toMatch(
+      /ok {4}signed loop \(2 iterations\): 2 iterations, audit log verifies \(1 record\(s\)\)/,
+    );
+    expect(r.stdout).toMatch(/smoke test passed/);
+  });
+
+  it('reads the cache statistics of a running skill-image; a dead address is a clear failure', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createRequire } = await import('node:module');
+    const { dirname: dir } = await import('node:path');
+    const main = join(
+      dir(createRequire(import.meta.url).resolve('@sarai/skill-image/package.json')),
+      'dist',
+      'main.js',
+    );
+    const port = 40_000 + (process.pid % 20_000);
+    const child = spawn(process.execPath, [main], {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        METRICS_PORT: '-1',
+        CACHE_DIR: join(cwd, 'cache-stats'),
+        LOG_LEVEL: 'error',
+      },
+      stdio: 'ignore',
+    });
+    try {
+      let r = await sarai(['image', 'cache-stats', '--addr', `127.0.0.1:${port}`]);
+      for (let i = 0; i < 50 && r.code !== 0; i++) {
+        await new Promise((res) => setTimeout(res, 200));
+        r = await sarai(['image', 'cache-stats', '--addr', `127.0.0.1:${port}`]);
+      }
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(
+        /skill-image cache at 127\.0\.0\.1:\d+\n {2}hits {6}0 \(exact 0, near-duplicate 0\)\n {2}misses {4}0\n {2}hit rate {2}0\.0%/,
+      );
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const dead = await sarai(['image', 'cache-stats', '--addr', '127.0.0.1:1']);
+    expect(dead).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/cannot read cache stats from 127\.0\.0\.1:1: UNAVAILABLE/),
+    });
+  });
+});

@@ -3,6 +3,7 @@ import { runCli as runSignerCli } from '@sarai/signer';
 import { verifyLoopAudit, type LoopResult } from '@sarai/loop-core';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { crc32, deflateSync } from 'node:zlib';
 import { benchOmniLoop } from './commands/bench.js';
 import { loraCommand } from './commands/lora.js';
 import { validateAutocorrection } from './commands/validate.js';
@@ -160,11 +161,32 @@ function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K
   return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
 }
 
-/** A 2×2 PNG, enough for a PreprocessImage round trip without an image library on the host. */
-const TINY_PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg==',
-  'base64',
-);
+/** A small valid RGB PNG (a gradient), made here so the smoke test needs no image library on the host. */
+function testPng(width = 32, height = 24): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
+  const raw = Buffer.alloc(height * (1 + width * 3));
+  for (let y = 0; y < height; y++) {
+    const row = y * (1 + width * 3);
+    for (let x = 0; x < width; x++) raw.set([(x * 255) / width, (y * 255) / height, 128], row + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
 
 async function smokeTest(io: Io, embedded: boolean): Promise<number> {
   const session = await openSession(io, {
@@ -212,7 +234,7 @@ async function smokeTest(io: Io, embedded: boolean): Promise<number> {
       const { response } = await session.pool
         .get('image')
         .conn.skill.preprocessImage(
-          { imageData: TINY_PNG, format: 'webp', quality: 80, maxDimension: 0 },
+          { imageData: testPng(), format: 'webp', quality: 80, maxDimension: 0 },
           { timeout: 10_000 },
         );
       return `${response.webpPath} (pHash ${response.perceptualHash}, ${response.cache})`;
@@ -225,7 +247,7 @@ async function smokeTest(io: Io, embedded: boolean): Promise<number> {
         interactionLogPath: session.paths.interactions,
       });
       if (!report.ok) throw new Error(`audit log: ${report.problems.map((p) => p.message).join('; ')}`);
-      return `${r.iterations.length} iterations, audit log verifies (${report.records} records)`;
+      return `${r.iterations.length} iterations, audit log verifies (${report.records} record(s))`;
     });
   } finally {
     await session.close();

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -36,6 +36,11 @@ export interface EngineOptions {
   /** Upper bound for a request's maxTokens. */
   maxTokensLimit?: number;
   adapters?: AdapterSpec[];
+  /**
+   * Most distinct adapter files one model instance may load (node-llama-cpp frees adapters only with their model);
+   * a swap beyond it loads a fresh model instance. Default 4.
+   */
+  maxAdaptersPerModel?: number;
   /** Variant serving requests that name no adapter ('' = base model). */
   activeAdapter?: string;
   flashAttention?: boolean;
@@ -126,6 +131,28 @@ async function loadBindings(binaries: 'prebuilt' | 'openmp', openmpModule?: stri
     );
   }
   return (await import(pathToFileURL(path).href)) as NodeLlamaCpp;
+}
+
+/** Loads the base model file (the first instance at start, fresh ones on adapter swaps). */
+async function loadModelFile(
+  llama: Llama,
+  options: { modelPath: string; useMmap: boolean; flashAttention: boolean },
+  errors: string[],
+): Promise<LlamaModel> {
+  try {
+    return await llama.loadModel({
+      modelPath: options.modelPath,
+      gpuLayers: 0,
+      useMmap: options.useMmap,
+      defaultContextFlashAttention: options.flashAttention,
+    });
+  } catch (e) {
+    throw new DraftError(
+      'DRAFT_MODEL_LOAD_FAILED',
+      `MODEL_PATH ${options.modelPath} could not be loaded: ${(e as Error).message}${errors.length ? ` (${errors.slice(-3).join('; ')})` : ''}`,
+      { cause: e },
+    );
+  }
 }
 
 export const REQUEST_LIMITS = {
@@ -245,13 +272,22 @@ class ContextSlot {
   private arrived: Array<() => void> = [];
   private barrierTimer: NodeJS.Timeout | undefined;
   private readonly history = new Map<LlamaContextSequence, TextHistory>();
-  private onIdle: (() => void) | undefined;
+  private idleWaiters: Array<() => void> = [];
   private clock = 0;
 
   private readonly idle: LlamaContextSequence[] = [];
   context!: LlamaContext;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** The adapter files this context applies (empty = the base model). */
+    readonly files: AdapterSpec['files'],
+  ) {}
+
+  /** Generations holding one of this context's sequences. */
+  get inFlight(): number {
+    return this.busy;
+  }
 
   attach(context: LlamaContext, sequences: LlamaContextSequence[]): void {
     this.context = context;
@@ -361,22 +397,87 @@ class ContextSlot {
     this.lastUsed.set(seq, ++this.clock);
     this.idle.push(seq);
     this.busy -= 1;
-    if (this.busy === 0) this.onIdle?.();
+    if (this.busy === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   drained(): Promise<void> {
     if (this.busy === 0) return Promise.resolve();
-    return new Promise((resolve) => (this.onIdle = resolve));
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
 
 /**
+ * One loaded copy of the base model with a context per variant. node-llama-cpp caches every adapter file a context
+ * ever used on its model and frees them only with the model, so an instance takes at most
+ * `maxAdaptersPerModel` distinct adapter files; the next one goes to a fresh instance (blue/green).
+ */
+class ModelInstance {
+  /** Variant name → the context serving new requests for it ('' = base model). */
+  readonly slots = new Map<string, ContextSlot>();
+  /** Every context of this model not yet disposed: serving ones and replaced ones still finishing generations. */
+  readonly contexts = new Set<ContextSlot>();
+  /** Adapter files (resolved paths) loaded on this model: they stay in memory until the model is disposed. */
+  readonly adapterFiles = new Set<string>();
+  /** Resolves once a retired instance has drained and been disposed. */
+  disposal: Promise<void> | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly model: LlamaModel,
+  ) {}
+
+  get inFlight(): number {
+    let n = 0;
+    for (const c of this.contexts) n += c.inFlight;
+    return n;
+  }
+}
+
+/** What the engine holds now (introspection for health, metrics, tests and the swap benchmark). */
+export interface EngineStats {
+  /** Loaded model instances: the current one first, then at most one retired instance still draining. */
+  instances: Array<{
+    id: number;
+    current: boolean;
+    adapterFiles: number;
+    contexts: number;
+    inFlight: number;
+  }>;
+  maxAdaptersPerModel: number;
+  active: string;
+  variants: string[];
+  /** Adapter swaps done in place (new context on the current model) and by loading a fresh model instance. */
+  swaps: { context: number; model: number };
+}
+
+/** Result of {@link DraftEngine.setAdapter}. */
+export interface AdapterSwap {
+  /** 'context': a new context on the current model; 'model': a fresh model instance took over. */
+  kind: 'context' | 'model';
+  instance: number;
+  /** Variants no longer served (not carried over to a fresh model instance). */
+  dropped: string[];
+}
+
+/**
  * The draft model: one loaded GGUF shared by several sequences with batched decoding, admission control with a
- * bounded queue, prefix reuse across requests, grammars, stop strings, log-probabilities and LoRA variants.
+ * bounded queue, prefix reuse across requests, grammars, stop strings, log-probabilities and LoRA variants with
+ * zero-downtime swaps (new requests go to the new context or model instance; in-flight ones finish on the old).
  */
 export class DraftEngine {
   readonly modelName: string;
-  private readonly slots = new Map<string, ContextSlot>();
+  private current: ModelInstance;
+  /** A replaced model instance still finishing its generations (at most one: see {@link setAdapter}). */
+  private retired: ModelInstance | undefined;
+  private instanceSeq = 1;
+  private active: string;
+  /** Variants from ADAPTERS: always carried over to a fresh model instance. */
+  private readonly pinned: Set<string>;
+  private swapLock: Promise<unknown> = Promise.resolve();
+  private readonly swapCounts = { context: 0, model: 0 };
+  /** Replaced contexts being drained and disposed. */
+  private readonly pendingDisposals = new Set<Promise<void>>();
+  private readonly modelFile: { size: number; mtimeMs: number; ino: number };
   private readonly admission: Admission;
   private readonly grammars = new Map<string, LlamaGrammar>();
   private disposed = false;
@@ -387,12 +488,26 @@ export class DraftEngine {
     readonly options: Required<Omit<EngineOptions, 'logger' | 'modelName' | 'openmpModule'>> &
       Pick<EngineOptions, 'logger' | 'openmpModule'>,
     readonly llama: Llama,
-    readonly model: LlamaModel,
+    model: LlamaModel,
     modelName: string,
     private readonly nlc: NodeLlamaCpp,
   ) {
     this.modelName = modelName;
+    this.current = new ModelInstance(1, model);
+    this.active = options.activeAdapter;
+    this.pinned = new Set(options.adapters.map((a) => a.name));
+    const st = statSync(options.modelPath);
+    this.modelFile = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
     this.admission = new Admission(options.sequences, options.maxQueue);
+  }
+
+  /** The current model instance's model (tokenizer, metadata). */
+  get model(): LlamaModel {
+    return this.current.model;
+  }
+
+  private get slots(): Map<string, ContextSlot> {
+    return this.current.slots;
   }
 
   /** Loads the model and creates a context (with its sequences) per adapter variant. */
@@ -408,8 +523,16 @@ export class DraftEngine {
       promptChunk: 128,
       binaries: 'prebuilt' as const,
       prefixReuse: true,
+      maxAdaptersPerModel: 4,
       ...opts,
     };
+    const staticFiles = new Set(options.adapters.flatMap((a) => a.files.map((f) => resolve(f.path))));
+    if (staticFiles.size > options.maxAdaptersPerModel) {
+      throw new DraftError(
+        'DRAFT_BAD_CONFIG',
+        `ADAPTERS lists ${staticFiles.size} adapter files but a model instance holds at most ${options.maxAdaptersPerModel} (ADAPTERS_PER_MODEL)`,
+      );
+    }
     if (!existsSync(options.modelPath)) {
       throw new DraftError(
         'DRAFT_MODEL_LOAD_FAILED',
@@ -467,19 +590,10 @@ export class DraftEngine {
     }
     let model: LlamaModel;
     try {
-      model = await llama.loadModel({
-        modelPath: options.modelPath,
-        gpuLayers: 0,
-        useMmap: options.useMmap,
-        defaultContextFlashAttention: options.flashAttention,
-      });
+      model = await loadModelFile(llama, options, errors);
     } catch (e) {
       await llama.dispose();
-      throw new DraftError(
-        'DRAFT_MODEL_LOAD_FAILED',
-        `MODEL_PATH ${options.modelPath} could not be loaded: ${(e as Error).message}${errors.length ? ` (${errors.slice(-3).join('; ')})` : ''}`,
-        { cause: e },
-      );
+      throw e;
     }
     const general = model.fileInfo.metadata?.general as { name?: string } | undefined;
     const name = opts.modelName || general?.name || basename(options.modelPath);
@@ -487,8 +601,8 @@ export class DraftEngine {
     errors.length = 0;
     engine.errorSink = errors;
     try {
-      await engine.addSlot('', []);
-      for (const a of options.adapters) await engine.addSlot(a.name, a.files);
+      await engine.addSlot(engine.current, '', []);
+      for (const a of options.adapters) await engine.addSlot(engine.current, a.name, a.files);
     } catch (e) {
       await engine.dispose();
       throw e;
@@ -496,11 +610,17 @@ export class DraftEngine {
     return engine;
   }
 
-  private async createSlot(name: string, files: AdapterSpec['files']): Promise<ContextSlot> {
-    const slot = new ContextSlot(name);
+  private async createSlot(
+    instance: ModelInstance,
+    name: string,
+    files: AdapterSpec['files'],
+  ): Promise<ContextSlot> {
+    const slot = new ContextSlot(name, files);
+    // Counted before the attempt: a file llama.cpp loaded may stay cached even if the context fails.
+    for (const f of files) instance.adapterFiles.add(resolve(f.path));
     let context: LlamaContext;
     try {
-      context = await this.model.createContext({
+      context = await instance.model.createContext({
         contextSize: this.options.contextSize,
         sequences: this.options.sequences,
         threads: this.options.threads,
@@ -515,37 +635,197 @@ export class DraftEngine {
     } catch (e) {
       throw new DraftError(
         'DRAFT_MODEL_LOAD_FAILED',
-        `${name ? `ADAPTERS: variant "${name}"` : 'context'} could not be created: ${(e as Error).message}`,
+        `${name ? `adapter variant "${name}"` : 'context'} could not be created: ${(e as Error).message}${this.takeErrors()}`,
         { cause: e },
       );
     }
     const seqs: LlamaContextSequence[] = [];
     for (let i = 0; i < this.options.sequences; i++) seqs.push(context.getSequence());
     slot.attach(context, seqs);
+    instance.contexts.add(slot);
     return slot;
   }
 
-  private async addSlot(name: string, files: AdapterSpec['files']): Promise<void> {
-    this.slots.set(name, await this.createSlot(name, files));
+  private async addSlot(instance: ModelInstance, name: string, files: AdapterSpec['files']): Promise<void> {
+    instance.slots.set(name, await this.createSlot(instance, name, files));
+  }
+
+  /** Runs swaps one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.swapLock.then(fn, fn);
+    this.swapLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Disposes a replaced context once its generations have finished. */
+  private retireSlot(instance: ModelInstance, slot: ContextSlot): void {
+    const done = slot
+      .drained()
+      .then(async () => {
+        instance.contexts.delete(slot);
+        await slot.context.dispose();
+      })
+      .catch((e: unknown) => this.options.logger?.warn({ err: e }, 'disposing a replaced context failed'))
+      .finally(() => this.pendingDisposals.delete(done));
+    this.pendingDisposals.add(done);
+  }
+
+  /** Disposes a replaced model instance (its contexts, adapters and weights) once its generations have finished. */
+  private retireInstance(instance: ModelInstance): void {
+    this.retired = instance;
+    instance.disposal = (async () => {
+      await Promise.all([...instance.contexts].map((c) => c.drained()));
+      for (const c of instance.contexts) await c.context.dispose().catch(() => undefined);
+      instance.contexts.clear();
+      await instance.model.dispose().catch(() => undefined);
+    })().finally(() => {
+      if (this.retired === instance) this.retired = undefined;
+    });
   }
 
   /**
-   * Blue/green adapter swap: builds a new context with `files` for variant `name` (new or existing), routes new
-   * requests to it at once, and disposes the old context after its in-flight generations finish.
-   * Adapters are cached per model by file path: give every new adapter version a new file name.
+   * Zero-downtime adapter swap for variant `name` (new or existing; `files` = its LoRA files, [] = base model).
+   * New requests go to the new context as soon as it exists; generations already running finish on the old one,
+   * which is disposed when they are done. When `activate`, the variant also becomes the default (requests that name
+   * no adapter). Swaps run one at a time.
+   *
+   * Memory bound: node-llama-cpp frees adapters only with their model, so a model instance takes at most
+   * `maxAdaptersPerModel` distinct files. A swap that would exceed it loads a fresh model instance with the base
+   * context, the ADAPTERS variants, the active variant and `name`; other variants are dropped. The old instance is
+   * disposed once its generations finish, and a fresh instance is only loaded after the previous old one is gone:
+   * never more than two model instances. Give every adapter version a new file name (the cache is by path).
    */
-  async setAdapter(name: string, files: AdapterSpec['files']): Promise<void> {
-    for (const f of files) {
-      if (!existsSync(f.path))
-        throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter file ${f.path} does not exist`);
+  setAdapter(
+    name: string,
+    files: AdapterSpec['files'],
+    opts: { activate?: boolean } = {},
+  ): Promise<AdapterSwap> {
+    return this.exclusive(async () => {
+      if (this.disposed) throw new DraftError('DRAFT_NOT_READY', 'engine is disposed');
+      for (const f of files) {
+        if (!existsSync(f.path))
+          throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter file ${f.path} does not exist`);
+      }
+      const blue = this.current;
+      const fresh = new Set(files.map((f) => resolve(f.path)).filter((p) => !blue.adapterFiles.has(p)));
+      if (blue.adapterFiles.size + fresh.size <= this.options.maxAdaptersPerModel) {
+        const slot = await this.createSlot(blue, name, files);
+        const old = blue.slots.get(name);
+        blue.slots.set(name, slot);
+        if (opts.activate) this.active = name;
+        if (old) this.retireSlot(blue, old);
+        this.swapCounts.context += 1;
+        return { kind: 'context', instance: blue.id, dropped: [] };
+      }
+      return this.swapModel(blue, name, files, opts.activate === true);
+    });
+  }
+
+  private async swapModel(
+    blue: ModelInstance,
+    name: string,
+    files: AdapterSpec['files'],
+    activate: boolean,
+  ): Promise<AdapterSwap> {
+    const carry = new Map<string, AdapterSpec['files']>();
+    for (const [variant, slot] of blue.slots) {
+      if (variant && (this.pinned.has(variant) || variant === this.active)) carry.set(variant, slot.files);
     }
-    const green = await this.createSlot(name, files);
-    const blue = this.slots.get(name);
-    this.slots.set(name, green);
-    if (blue) {
-      await blue.drained();
-      await blue.context.dispose();
+    carry.set(name, files);
+    const needed = new Set([...carry.values()].flatMap((fs) => fs.map((f) => resolve(f.path))));
+    if (needed.size > this.options.maxAdaptersPerModel) {
+      throw new DraftError(
+        'DRAFT_BAD_CONFIG',
+        `the ADAPTERS variants, the active adapter and "${name}" need ${needed.size} adapter files on one model; ADAPTERS_PER_MODEL is ${this.options.maxAdaptersPerModel}`,
+      );
     }
+    const st = statSync(this.options.modelPath, { throwIfNoEntry: false });
+    if (
+      !st ||
+      st.size !== this.modelFile.size ||
+      st.mtimeMs !== this.modelFile.mtimeMs ||
+      st.ino !== this.modelFile.ino
+    ) {
+      throw new DraftError(
+        'DRAFT_MODEL_LOAD_FAILED',
+        `MODEL_PATH ${this.options.modelPath} changed since start; restart the service to load a new base model`,
+      );
+    }
+    // At most two instances: the previous blue must be gone before a new green is loaded.
+    await this.retired?.disposal;
+    const green = new ModelInstance(
+      ++this.instanceSeq,
+      await loadModelFile(this.llama, this.options, this.errorSink),
+    );
+    try {
+      await this.addSlot(green, '', []);
+      for (const [variant, fs] of carry) await this.addSlot(green, variant, fs);
+    } catch (e) {
+      for (const c of green.contexts) await c.context.dispose().catch(() => undefined);
+      await green.model.dispose().catch(() => undefined);
+      throw e;
+    }
+    this.current = green;
+    if (activate) this.active = name;
+    this.retireInstance(blue);
+    this.swapCounts.model += 1;
+    this.options.logger?.info(
+      { from: blue.id, to: green.id, adapter: name, carried: [...carry.keys()] },
+      'adapter swap loaded a fresh model instance',
+    );
+    return {
+      kind: 'model',
+      instance: green.id,
+      dropped: [...blue.slots.keys()].filter((v) => v && !carry.has(v)),
+    };
+  }
+
+  /** Makes a loaded variant ('' = base model) serve requests that name no adapter. */
+  activate(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (!this.slots.has(name)) throw this.unknownAdapter(name);
+      this.active = name;
+    });
+  }
+
+  private unknownAdapter(name: string): DraftError {
+    return new DraftError(
+      'DRAFT_UNKNOWN_ADAPTER',
+      `adapter "${name}" is not loaded (available: ${this.variants.filter(Boolean).join(', ') || 'none'})`,
+    );
+  }
+
+  /** Resolves when every replaced context and model instance has been disposed (tests, benchmarks). */
+  async settled(): Promise<void> {
+    while (this.pendingDisposals.size > 0 || this.retired) {
+      await Promise.all([...this.pendingDisposals, this.retired?.disposal]);
+    }
+  }
+
+  /** Generations currently served by a variant, on any context or model instance. */
+  inFlight(name: string): number {
+    let n = 0;
+    for (const inst of [this.current, this.retired]) {
+      for (const c of inst?.contexts ?? []) if (c.name === name) n += c.inFlight;
+    }
+    return n;
+  }
+
+  stats(): EngineStats {
+    const instances = [this.current, ...(this.retired ? [this.retired] : [])].map((inst) => ({
+      id: inst.id,
+      current: inst === this.current,
+      adapterFiles: inst.adapterFiles.size,
+      contexts: inst.contexts.size,
+      inFlight: inst.inFlight,
+    }));
+    return {
+      instances,
+      maxAdaptersPerModel: this.options.maxAdaptersPerModel,
+      active: this.active,
+      variants: this.variants,
+      swaps: { ...this.swapCounts },
+    };
   }
 
   /** Names of the variants (the base model is ''). */
@@ -554,7 +834,14 @@ export class DraftEngine {
   }
 
   get activeAdapter(): string {
-    return this.options.activeAdapter;
+    return this.active;
+  }
+
+  /** GGUF general.architecture of the base model. */
+  get architecture(): string {
+    return String(
+      (this.model.fileInfo.metadata?.general as { architecture?: string } | undefined)?.architecture ?? '',
+    );
   }
 
   get running(): number {
@@ -632,12 +919,7 @@ export class DraftEngine {
       bad(`grammar is longer than ${REQUEST_LIMITS.maxGrammarLength} characters`);
     }
     const adapter = params.adapter ?? '';
-    if (adapter && !this.slots.has(adapter)) {
-      throw new DraftError(
-        'DRAFT_UNKNOWN_ADAPTER',
-        `adapter "${adapter}" is not loaded (available: ${this.variants.filter(Boolean).join(', ') || 'none'})`,
-      );
-    }
+    if (adapter && !this.slots.has(adapter)) throw this.unknownAdapter(adapter);
   }
 
   /** Generates a completion of `params.prompt` (raw text, no chat template applied). */
@@ -664,13 +946,14 @@ export class DraftEngine {
     const queuedAt = performance.now();
     await this.admission.acquire(signal);
     const queueMs = performance.now() - queuedAt;
-    const variant = params.adapter || this.options.activeAdapter;
+    const variant = params.adapter || this.active;
     const slot = this.slots.get(variant);
     if (!slot) {
       this.admission.release();
-      throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter "${variant}" is not loaded`);
+      throw this.unknownAdapter(variant);
     }
-    const picked = slot.take(tokens, params.prompt, (text) => this.model.tokenize(text, true));
+    const model = slot.context.model;
+    const picked = slot.take(tokens, params.prompt, (text) => model.tokenize(text, true));
     const { seq } = picked;
     // The reuse-friendly tokenization must fit as well; otherwise evaluate the canonical one.
     const fits = picked.tokens.length + params.maxTokens <= ctx;
@@ -699,7 +982,7 @@ export class DraftEngine {
     queueMs: number,
   ): Promise<GenerateResult> {
     const { signal, onText } = hooks;
-    const model = this.model;
+    const model = slot.context.model;
     // Prefix reuse: keep the cached tokens shared with this prompt, evaluate only the rest (at least one token,
     // whose logits give the first output token).
     slot.remember(seq, undefined);
@@ -850,8 +1133,11 @@ export class DraftEngine {
     if (this.disposed) return;
     this.disposed = true;
     this.admission.failAll(new DraftError('DRAFT_NOT_READY', 'draft engine is shutting down'));
-    for (const slot of this.slots.values()) await slot.context.dispose().catch(() => undefined);
-    await this.model.dispose().catch(() => undefined);
+    for (const inst of [this.retired, this.current]) {
+      if (!inst) continue;
+      for (const slot of inst.contexts) await slot.context.dispose().catch(() => undefined);
+      await inst.model.dispose().catch(() => undefined);
+    }
     await this.llama.dispose().catch(() => undefined);
   }
 }

@@ -83,6 +83,24 @@ export const draftConfigSchema = commonConfigSchema
       }),
     /** Adapter variant serving requests that name none; empty = the base model. */
     ACTIVE_ADAPTER: z.string().default(''),
+    /**
+     * Directory the nightly trainer publishes signed adapters into (`lora_YYYYMMDD[-n].gguf` + `.manifest.json` +
+     * `.manifest.json.asc`); watched, verified and hot-swapped. Unset = no published adapters.
+     */
+    ADAPTERS_DIR: z.string().optional(),
+    /** Armored OpenPGP public key(s) trusted to sign adapter manifests (required with ADAPTERS_DIR). */
+    TRUSTED_KEYS_FILE: z.string().optional(),
+    /** Periodic rescan of ADAPTERS_DIR in ms, a fallback for missed fs.watch events (0 = off). */
+    ADAPTERS_RESCAN_MS: int(0, 86_400_000).default(30_000),
+    /** A newly published valid adapter becomes the default at once (else: loaded, activated by ActivateAdapter). */
+    ADAPTERS_AUTO_ACTIVATE: bool.default(true),
+    /** LoRA scale of published adapters. */
+    ADAPTERS_SCALE: z.coerce.number().min(-100).max(100).default(1),
+    /**
+     * Most distinct adapter files one model instance loads (node-llama-cpp frees adapters only with their model);
+     * the next swap loads a fresh model instance and disposes the old one when its generations finish.
+     */
+    ADAPTERS_PER_MODEL: int(1, 64).default(4),
     FLASH_ATTENTION: bool.default(false),
     /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
     LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
@@ -102,6 +120,31 @@ export const draftConfigSchema = commonConfigSchema
         path: ['MAX_TOKENS_LIMIT'],
         message: `must be below CONTEXT_SIZE (${c.CONTEXT_SIZE}) so a prompt fits next to the output`,
       });
+    }
+    const staticFiles = new Set(c.ADAPTERS.flatMap((a) => a.files.map((f) => f.path))).size;
+    // With published adapters, a fresh model instance carries the ADAPTERS files, the active adapter and the new one.
+    const needed = staticFiles + (c.ADAPTERS_DIR ? 2 : 0);
+    if (c.ADAPTERS_PER_MODEL < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ADAPTERS_PER_MODEL'],
+        message: `must be at least ${needed} (${staticFiles} ADAPTERS files${c.ADAPTERS_DIR ? ' + the active and the new published adapter' : ''})`,
+      });
+    }
+    if (c.ADAPTERS_DIR) {
+      if (!c.TRUSTED_KEYS_FILE) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['TRUSTED_KEYS_FILE'],
+          message: 'required with ADAPTERS_DIR: armored public key(s) that sign adapter manifests',
+        });
+      } else if (!existsSync(c.TRUSTED_KEYS_FILE)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['TRUSTED_KEYS_FILE'],
+          message: 'no such file (mount it read-only)',
+        });
+      }
     }
     if (c.ACTIVE_ADAPTER && !c.ADAPTERS.some((a) => a.name === c.ACTIVE_ADAPTER)) {
       ctx.addIssue({

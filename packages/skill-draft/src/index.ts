@@ -5,7 +5,9 @@ export {
   OPENMP_CMAKE_OPTIONS,
   defaultOpenmpModule,
   REQUEST_LIMITS,
+  type AdapterSwap,
   type EngineOptions,
+  type EngineStats,
   type FinishReason,
   type GenerateHooks,
   type GenerateParams,
@@ -27,7 +29,31 @@ export {
   type DraftService,
   type DraftServiceOptions,
 } from './service.js';
-export { createDraftMetrics, type DraftMetrics } from './metrics.js';
+export { createDraftMetrics, type DraftMetrics, type DraftMetricsState } from './metrics.js';
+export {
+  ADAPTER_FILE,
+  ADAPTER_REJECT_REASONS,
+  AdapterManifestSchema,
+  adapterName,
+  checkAdapterGguf,
+  compareAdapterFiles,
+  manifestPathsOf,
+  sha256File,
+  verifyAdapter,
+  type AdapterManifest,
+  type AdapterRejectReason,
+  type AdapterVerdict,
+  type BaseModelIdentity,
+  type VerifiedAdapter,
+} from './adapter-verify.js';
+export {
+  AdapterDirectory,
+  engineAdaptersView,
+  type AdapterDirectoryOptions,
+  type AdapterInfoView,
+  type AdaptersView,
+  type RejectedAdapterView,
+} from './adapter-directory.js';
 export { checkGbnf } from './gbnf-check.js';
 export { StopMatcher, TokenTextDecoder, commonPrefixLength } from './text.js';
 export { availableCores } from './cpu.js';

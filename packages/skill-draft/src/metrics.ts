@@ -1,15 +1,25 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { GenerateResult } from './engine.js';
+import { ADAPTER_REJECT_REASONS, type AdapterRejectReason } from './adapter-verify.js';
+import type { EngineStats, GenerateResult } from './engine.js';
 
 /** Draft-specific metrics, next to skill-runtime's request counts, latency, in-flight and RSS. */
 export interface DraftMetrics {
   record(result: GenerateResult): void;
   modelLoadSeconds: Gauge;
+  adapterRejected(reason: AdapterRejectReason): void;
+  adapterSwapped(kind: 'context' | 'model'): void;
+}
+
+/** Engine state read at scrape time. */
+export interface DraftMetricsState {
+  running: number;
+  queued: number;
+  stats?: EngineStats;
 }
 
 export function createDraftMetrics(
   registry: Registry,
-  state: () => { running: number; queued: number } | undefined,
+  state: () => DraftMetricsState | undefined,
 ): DraftMetrics {
   const registers = [registry];
   const generations = new Counter({
@@ -69,6 +79,46 @@ export function createDraftMetrics(
       this.set(state()?.running ?? 0);
     },
   });
+  new Gauge({
+    name: 'sarai_draft_active_adapter',
+    help: 'The adapter serving requests that name none (value 1; adapter="base" = no adapter)',
+    labelNames: ['adapter'],
+    registers,
+    collect() {
+      const stats = state()?.stats;
+      this.reset();
+      if (stats) this.set({ adapter: stats.active || 'base' }, 1);
+    },
+  });
+  const rejected = new Counter({
+    name: 'sarai_draft_adapter_rejected_total',
+    help: 'Published adapters refused (not served), by reason',
+    labelNames: ['reason'],
+    registers,
+  });
+  for (const reason of ADAPTER_REJECT_REASONS) rejected.inc({ reason }, 0);
+  const swaps = new Counter({
+    name: 'sarai_draft_adapter_swaps_total',
+    help: 'Adapter swaps: kind="context" (new context on the current model), kind="model" (fresh model instance)',
+    labelNames: ['kind'],
+    registers,
+  });
+  new Gauge({
+    name: 'sarai_draft_model_instances',
+    help: 'Loaded model instances (2 while a replaced one finishes its generations)',
+    registers,
+    collect() {
+      this.set(state()?.stats?.instances.length ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'sarai_draft_adapter_files_loaded',
+    help: 'Adapter files held by the current model instance (at most ADAPTERS_PER_MODEL)',
+    registers,
+    collect() {
+      this.set(state()?.stats?.instances[0]?.adapterFiles ?? 0);
+    },
+  });
   const modelLoadSeconds = new Gauge({
     name: 'sarai_draft_model_load_seconds',
     help: 'Time taken to load the model and create its contexts',
@@ -76,6 +126,8 @@ export function createDraftMetrics(
   });
   return {
     modelLoadSeconds,
+    adapterRejected: (reason) => rejected.inc({ reason }),
+    adapterSwapped: (kind) => swaps.inc({ kind }),
     record(r) {
       const adapter = r.adapter || 'base';
       generations.inc({ finish_reason: r.finishReason, adapter });

@@ -1,7 +1,18 @@
 import { status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
-import { rpcStatus, type GenChunk, type GenReply, type GenReq, type ISkill } from '@sarai/proto';
-import { rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
+import {
+  rpcStatus,
+  type ActivateAdapterReq,
+  type AdaptersReply,
+  type AdaptersReq,
+  type GenChunk,
+  type GenReply,
+  type GenReq,
+  type ISkill,
+} from '@sarai/proto';
+import { SKILL_SERVICE, rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
+import { AdapterDirectory, engineAdaptersView, type AdaptersView } from './adapter-directory.js';
+import { sha256File } from './adapter-verify.js';
 import type { DraftConfig } from './config.js';
 import { DraftEngine, type EngineOptions, type GenerateParams, type GenerateResult } from './engine.js';
 import { DraftError, type DraftErrorCode } from './errors.js';
@@ -14,6 +25,7 @@ const STATUS_OF: Record<DraftErrorCode, status> = {
   DRAFT_PROMPT_TOO_LONG: status.INVALID_ARGUMENT,
   DRAFT_QUEUE_FULL: status.RESOURCE_EXHAUSTED,
   DRAFT_UNKNOWN_ADAPTER: status.NOT_FOUND,
+  DRAFT_ADAPTER_REJECTED: status.FAILED_PRECONDITION,
   DRAFT_NOT_READY: status.UNAVAILABLE,
   DRAFT_MODEL_LOAD_FAILED: status.UNAVAILABLE,
   DRAFT_GGUF_INVALID: status.INTERNAL,
@@ -97,6 +109,8 @@ export interface DraftService {
   readonly running: RunningSkill;
   readonly metrics: DraftMetrics;
   readonly engine: DraftEngine | undefined;
+  /** The watched ADAPTERS_DIR (when set, after `load()`). */
+  readonly adapters: AdapterDirectory | undefined;
   /** Loads the model, then reports SERVING on both health protocols. */
   load(): Promise<DraftEngine>;
   /** NOT_SERVING, drain in-flight generations, dispose the model. */
@@ -115,6 +129,7 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
     maxTokensLimit: config.MAX_TOKENS_LIMIT,
     adapters: config.ADAPTERS,
     activeAdapter: config.ACTIVE_ADAPTER,
+    maxAdaptersPerModel: config.ADAPTERS_PER_MODEL,
     flashAttention: config.FLASH_ATTENTION,
     useMmap: config.USE_MMAP,
     ignoreEos: config.IGNORE_EOS,
@@ -132,7 +147,26 @@ export async function startDraftService(
 ): Promise<DraftService> {
   const { logger } = opts;
   let engine: DraftEngine | undefined;
+  let adapters: AdapterDirectory | undefined;
+  let loadedAt = 0;
   const metricsRef: { current?: DraftMetrics } = {};
+  const adaptersView = (): AdaptersView => adapters?.view() ?? engineAdaptersView(ready(), loadedAt);
+  const replyOfView = (v: AdaptersView): AdaptersReply => ({
+    adapters: v.adapters.map((a) => ({ ...a, loadedAtUnixMs: String(a.loadedAtUnixMs) })),
+    active: v.active,
+    rejected: v.rejected,
+  });
+  const unary = <Req, Res>(fn: (req: Req) => Promise<Res>) => {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      fn(call.request).then(
+        (r) => callback(null, r),
+        (e: unknown) => {
+          if (!(e instanceof DraftError)) logger.error({ err: e }, 'adapter call failed');
+          callback(toStatus(e));
+        },
+      );
+    };
+  };
 
   const ready = (): DraftEngine => {
     if (!engine) throw new DraftError('DRAFT_NOT_READY', 'the draft model is still loading; retry shortly');
@@ -160,6 +194,24 @@ export async function startDraftService(
   };
 
   const implementation: Partial<ISkill> = {
+    listAdapters: unary<AdaptersReq, AdaptersReply>(async () => replyOfView(adaptersView())),
+    reloadAdapters: unary<AdaptersReq, AdaptersReply>(async () => {
+      ready();
+      if (!adapters) {
+        throw new DraftError(
+          'DRAFT_BAD_CONFIG',
+          'no adapters directory: set ADAPTERS_DIR to publish adapters',
+        );
+      }
+      return replyOfView(await adapters.reload());
+    }),
+    activateAdapter: unary<ActivateAdapterReq, AdaptersReply>(async (req) => {
+      const e = ready();
+      if (adapters) return replyOfView(await adapters.activate(req.name));
+      await e.activate(req.name);
+      updateAdapterHealth();
+      return replyOfView(adaptersView());
+    }),
     generate(call: ServerUnaryCall<GenReq, GenReply>, callback: sendUnaryData<GenReply>) {
       const cancel = callSignal(call);
       (async () => {
@@ -221,12 +273,25 @@ export async function startDraftService(
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
   });
   const m = createDraftMetrics(running.registry, () =>
-    engine ? { running: engine.running, queued: engine.queued } : undefined,
+    engine ? { running: engine.running, queued: engine.queued, stats: engine.stats() } : undefined,
   );
   metricsRef.current = m;
   running.onShutdown(async () => {
+    adapters?.close();
     await engine?.dispose();
   });
+
+  // Health entry per activated adapter: `skills.Skill/adapter/<name>` (`base` = no adapter) is SERVING while that
+  // adapter is the default and NOT_SERVING once another one took over.
+  let healthAdapter: string | undefined;
+  function updateAdapterHealth(): void {
+    if (!engine || running.health.status('') !== 'SERVING') return;
+    const name = `${SKILL_SERVICE}/adapter/${engine.activeAdapter || 'base'}`;
+    if (name === healthAdapter) return;
+    if (healthAdapter) running.health.setStatus(healthAdapter, 'NOT_SERVING');
+    running.health.setStatus(name, 'SERVING');
+    healthAdapter = name;
+  }
 
   let loading: Promise<DraftEngine> | undefined;
   return {
@@ -235,11 +300,37 @@ export async function startDraftService(
     get engine() {
       return engine;
     },
+    get adapters() {
+      return adapters;
+    },
     load() {
       loading ??= (async () => {
         const t0 = performance.now();
+        // The base model's sha256 (adapter manifests name the base they were trained on), hashed while loading.
+        const baseSha256 = config.ADAPTERS_DIR ? sha256File(config.MODEL_PATH) : undefined;
+        baseSha256?.catch(() => undefined);
         const e = await DraftEngine.load({ ...engineOptionsOf(config, logger), ...opts.engine });
         engine = e;
+        loadedAt = Date.now();
+        if (config.ADAPTERS_DIR && config.TRUSTED_KEYS_FILE) {
+          const tensors = new Map(
+            (e.model.fileInfo.tensorInfo ?? []).map((t) => [t.name, t.dimensions.map(Number)] as const),
+          );
+          adapters = new AdapterDirectory({
+            dir: config.ADAPTERS_DIR,
+            trustedKeysFile: config.TRUSTED_KEYS_FILE,
+            engine: e,
+            base: { sha256: (await baseSha256) as string, architecture: e.architecture, tensors },
+            scale: config.ADAPTERS_SCALE,
+            autoActivate: config.ADAPTERS_AUTO_ACTIVATE,
+            rescanMs: config.ADAPTERS_RESCAN_MS,
+            logger,
+            onRejected: (reason) => m.adapterRejected(reason),
+            onSwap: (swap) => m.adapterSwapped(swap.kind),
+            onChange: () => updateAdapterHealth(),
+          });
+          await adapters.start();
+        }
         m.modelLoadSeconds.set((performance.now() - t0) / 1000);
         logger.info(
           {
@@ -249,11 +340,13 @@ export async function startDraftService(
             contextSize: config.CONTEXT_SIZE,
             sequences: config.MAX_CONCURRENT,
             adapters: e.variants.filter(Boolean),
+            active: e.activeAdapter,
             loadMs: Math.round(performance.now() - t0),
           },
           'model loaded',
         );
         running.setServing(true);
+        updateAdapterHealth();
         return e;
       })();
       return loading;

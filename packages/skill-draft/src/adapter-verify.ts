@@ -1,0 +1,256 @@
+// Validation of a published LoRA adapter before it may serve: the trainer's signed manifest (detached OpenPGP
+// signature over the manifest bytes, as @sarai/lora-trainer writes it), the adapter's sha256, the base model it was
+// trained for, and the adapter's GGUF header against the loaded base model. A local re-implementation of the small
+// part of the trainer's verifyAdapterManifest that a skill needs (skills may not import the trainer).
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { formatSignedPrompt, verifyPrompt, type TrustedKeys } from '@sarai/signer';
+import { readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
+import { z } from 'zod';
+
+/** Published adapter file names: `lora_YYYYMMDD.gguf`, then `lora_YYYYMMDD-1.gguf`, `-2`, ... the same day. */
+export const ADAPTER_FILE = /^lora_(\d{8})(?:-(\d{1,6}))?\.gguf$/;
+
+/** Adapter name (GenReq.adapter, ListAdapters) of a published file: its name without `.gguf`. */
+export function adapterName(fileName: string): string {
+  return fileName.replace(/\.gguf$/, '');
+}
+
+/** Orders published adapter file names oldest first (date, then the same-day counter). */
+export function compareAdapterFiles(a: string, b: string): number {
+  const ma = ADAPTER_FILE.exec(a);
+  const mb = ADAPTER_FILE.exec(b);
+  if (!ma || !mb) return a < b ? -1 : a > b ? 1 : 0;
+  if (ma[1] !== mb[1]) return (ma[1] as string) < (mb[1] as string) ? -1 : 1;
+  return Number(ma[2] ?? -1) - Number(mb[2] ?? -1);
+}
+
+/** The trainer's sibling files of an adapter: `<name>.manifest.json` and its signature `<name>.manifest.json.asc`. */
+export function manifestPathsOf(adapterPath: string): { manifest: string; signature: string } {
+  const manifest = join(dirname(adapterPath), `${adapterName(basename(adapterPath))}.manifest.json`);
+  return { manifest, signature: `${manifest}.asc` };
+}
+
+/**
+ * Why an adapter was refused (metric label `reason`, AdaptersReply.rejected[].reason prefix):
+ * - `unsigned`: no manifest or no detached signature next to the adapter;
+ * - `bad-signature`: the signature does not verify against TRUSTED_KEYS_FILE (untrusted key, tampered, expired, ...);
+ * - `bad-manifest`: the manifest is not the trainer's `sarai.lora-manifest/v1` JSON or names another file;
+ * - `checksum-mismatch`: the adapter's sha256 (or size) differs from the manifest's;
+ * - `wrong-base-model`: trained for another base model (manifest base sha256 ≠ the loaded model's);
+ * - `wrong-architecture`: the GGUF's general.architecture differs from the base model's;
+ * - `corrupt`: not a readable GGUF LoRA adapter (header, type, tensor names/shapes, truncated data);
+ * - `load-failed`: llama.cpp refused it, or no model instance could be created for it;
+ * - `name-conflict`: an ADAPTERS variant already has this name.
+ */
+export const ADAPTER_REJECT_REASONS = [
+  'unsigned',
+  'bad-signature',
+  'bad-manifest',
+  'checksum-mismatch',
+  'wrong-base-model',
+  'wrong-architecture',
+  'corrupt',
+  'load-failed',
+  'name-conflict',
+] as const;
+export type AdapterRejectReason = (typeof ADAPTER_REJECT_REASONS)[number];
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** The fields of the trainer's manifest (`sarai.lora-manifest/v1`) a skill relies on; the rest is not checked. */
+export const AdapterManifestSchema = z.looseObject({
+  schema: z.literal('sarai.lora-manifest/v1'),
+  adapter: z.looseObject({
+    file: z.string().min(1),
+    sha256: sha256Hex,
+    bytes: z.number().int().nonnegative(),
+  }),
+  baseModel: z.looseObject({ file: z.string(), sha256: sha256Hex, architecture: z.string() }),
+});
+export type AdapterManifest = z.infer<typeof AdapterManifestSchema>;
+
+/** The base model an adapter must fit. */
+export interface BaseModelIdentity {
+  sha256: string;
+  architecture: string;
+  /** Base tensors by name → dimensions (ggml order); when given, adapter tensor shapes are checked against them. */
+  tensors?: ReadonlyMap<string, readonly number[]>;
+}
+
+export interface VerifiedAdapter {
+  name: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  baseModelSha256: string;
+  /** Fingerprint of the trusted key that signed the manifest. */
+  signer: string | null;
+  signedAt: Date | null;
+}
+
+export type AdapterVerdict =
+  { ok: true; adapter: VerifiedAdapter } | { ok: false; reason: AdapterRejectReason; message: string };
+
+/** sha256 (hex) of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const reject = (reason: AdapterRejectReason, message: string): AdapterVerdict => ({
+  ok: false,
+  reason,
+  message,
+});
+
+const errMsg = (e: unknown) => (e as Error)?.message ?? String(e);
+
+/** Bytes of a tensor's data for the types adapters use; undefined when unknown (llama.cpp checks those). */
+function tensorDataBytes(type: number, elements: number): number | undefined {
+  switch (type) {
+    case 0: // F32
+      return elements * 4;
+    case 1: // F16
+    case 30: // BF16
+      return elements * 2;
+    case 8: // Q8_0
+      return (elements / 32) * 34;
+    case 2: // Q4_0
+      return (elements / 32) * 18;
+    default:
+      return undefined;
+  }
+}
+
+/** Checks the GGUF header and tensor table of an adapter against the base model. */
+export async function checkAdapterGguf(
+  path: string,
+  base: BaseModelIdentity,
+): Promise<AdapterVerdict | undefined> {
+  let info: GgufFileInfo;
+  try {
+    info = await readGgufFileInfo(path, {
+      sourceType: 'filesystem',
+      logWarnings: false,
+      readTensorInfo: true,
+    });
+  } catch (e) {
+    return reject('corrupt', `not a readable GGUF file: ${errMsg(e)}`);
+  }
+  const general = info.metadata?.general as { type?: unknown; architecture?: unknown } | undefined;
+  const adapter = (info.metadata as { adapter?: { type?: unknown } } | undefined)?.adapter;
+  if (general?.type !== 'adapter' || adapter?.type !== 'lora') {
+    return reject(
+      'corrupt',
+      `not a LoRA adapter (general.type = ${JSON.stringify(general?.type)}, adapter.type = ${JSON.stringify(adapter?.type)})`,
+    );
+  }
+  if (general.architecture !== base.architecture) {
+    return reject(
+      'wrong-architecture',
+      `adapter architecture ${JSON.stringify(general.architecture)} ≠ base model's ${JSON.stringify(base.architecture)}`,
+    );
+  }
+  const tensors = info.tensorInfo ?? [];
+  if (tensors.length === 0) return reject('corrupt', 'the adapter has no tensors');
+  const size = (await stat(path)).size;
+  const names = new Set(tensors.map((t) => t.name));
+  for (const t of tensors) {
+    const m = /^(.+)\.lora_([ab])$/.exec(t.name);
+    if (!m) return reject('corrupt', `unexpected tensor ${t.name} (LoRA tensors end in .lora_a / .lora_b)`);
+    const [, target, ab] = m as unknown as [string, string, 'a' | 'b'];
+    if (!names.has(`${target}.lora_${ab === 'a' ? 'b' : 'a'}`))
+      return reject('corrupt', `tensor ${t.name} has no .lora_${ab === 'a' ? 'b' : 'a'} partner`);
+    const dims = t.dimensions.map(Number);
+    if (base.tensors) {
+      const baseDims = base.tensors.get(target);
+      if (!baseDims)
+        return reject('corrupt', `tensor ${t.name} targets ${target}, which the base model lacks`);
+      // lora_a: [n_in, r] with n_in = base ne[0]; lora_b: [r, n_out] with n_out = base ne[1].
+      const ok = ab === 'a' ? dims[0] === baseDims[0] : dims[1] === baseDims[1];
+      if (!ok || dims.length !== 2)
+        return reject(
+          'corrupt',
+          `tensor ${t.name} [${dims.join(', ')}] does not fit ${target} [${baseDims.join(', ')}]`,
+        );
+    }
+    const bytes = tensorDataBytes(
+      t.ggmlType,
+      dims.reduce((a, b) => a * b, 1),
+    );
+    if (bytes !== undefined && Number(t.fileOffset) + bytes > size)
+      return reject('corrupt', `tensor ${t.name} data lies past the end of the file (truncated?)`);
+  }
+  return undefined;
+}
+
+/**
+ * Verifies a published adapter: signed manifest → schema → file name → sha256 and size → base model sha256 →
+ * GGUF header and tensors. The signature is checked before anything in the adapter is parsed. Never throws.
+ */
+export async function verifyAdapter(options: {
+  adapterPath: string;
+  trusted: TrustedKeys;
+  base: BaseModelIdentity;
+  manifestPath?: string;
+  signaturePath?: string;
+}): Promise<AdapterVerdict> {
+  const fileName = basename(options.adapterPath);
+  const paths = manifestPathsOf(options.adapterPath);
+  const manifestPath = options.manifestPath ?? paths.manifest;
+  const signaturePath = options.signaturePath ?? paths.signature;
+  const readOrNull = (p: string) => readFile(p, 'utf8').catch(() => null);
+  try {
+    const text = await readOrNull(manifestPath);
+    if (text === null) return reject('unsigned', `no manifest ${basename(manifestPath)} next to the adapter`);
+    const signature = await readOrNull(signaturePath);
+    if (signature === null)
+      return reject('unsigned', `no signature ${basename(signaturePath)} for the manifest`);
+    const verdict = await verifyPrompt(formatSignedPrompt(text, signature.trim()), {
+      trusted: options.trusted,
+    });
+    if (!verdict.valid)
+      return reject('bad-signature', `manifest signature rejected (${verdict.reason}): ${verdict.message}`);
+    let manifest: AdapterManifest;
+    try {
+      manifest = AdapterManifestSchema.parse(JSON.parse(text));
+    } catch (e) {
+      return reject('bad-manifest', `malformed manifest: ${errMsg(e).slice(0, 300)}`);
+    }
+    if (manifest.adapter.file !== fileName)
+      return reject(
+        'bad-manifest',
+        `the manifest is for ${JSON.stringify(manifest.adapter.file)}, not ${fileName}`,
+      );
+    const st = await stat(options.adapterPath);
+    const sha256 = await sha256File(options.adapterPath);
+    if (sha256 !== manifest.adapter.sha256 || st.size !== manifest.adapter.bytes)
+      return reject('checksum-mismatch', `${fileName} does not match the sha256/size in its signed manifest`);
+    if (manifest.baseModel.sha256 !== options.base.sha256) {
+      return reject(
+        'wrong-base-model',
+        `trained for base model ${manifest.baseModel.file} (sha256 ${manifest.baseModel.sha256.slice(0, 12)}…), the loaded model is ${options.base.sha256.slice(0, 12)}…`,
+      );
+    }
+    const gguf = await checkAdapterGguf(options.adapterPath, options.base);
+    if (gguf) return gguf;
+    return {
+      ok: true,
+      adapter: {
+        name: adapterName(fileName),
+        path: options.adapterPath,
+        sha256,
+        bytes: st.size,
+        baseModelSha256: manifest.baseModel.sha256,
+        signer: verdict.fingerprint,
+        signedAt: verdict.signedAt,
+      },
+    };
+  } catch (e) {
+    return reject('corrupt', `cannot read ${fileName}: ${errMsg(e)}`);
+  }
+}

@@ -1,4 +1,4 @@
-import { GenReq, connectSkill, type SkillConnection } from '@sarai/proto';
+import { GenReq, RpcError, connectSkill, type SkillConnection } from '@sarai/proto';
 import { createLogger, parseEnvConfig } from '@sarai/skill-runtime';
 import { draftConfigSchema } from '../config.js';
 import { startDraftService, type DraftService } from '../service.js';
@@ -87,4 +87,20 @@ export async function metricValue(
     if (Object.entries(labels).every(([k, want]) => String(l[k]) === want) && !('le' in l)) total += v.value;
   }
   return total;
+}
+
+/** Rejects unless the promise fails with this gRPC status code name; returns the error. */
+export async function rpcFailure(p: Promise<unknown>, code: string): Promise<RpcError> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof RpcError) || e.code !== code) throw e;
+    return e;
+  }
+  throw new Error(`expected ${code}, but the call succeeded`);
+}
+
+/** Waits (without a time bound of its own) until `check` holds; the test timeout is the limit. */
+export async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 10));
 }

@@ -1,0 +1,74 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TINY_MODEL } from './test-support/models.js';
+import { publishTestAdapter, testKey } from './test-support/adapters.js';
+import { collectStream, genReq, startTestServer } from './test-support/server.js';
+
+const MiB = 1024 * 1024;
+
+// Own test file = own worker process, so the RSS figures are this server's alone.
+describe('memory over many adapter swaps', () => {
+  it('20 swaps: ≤ 2 model instances, ≤ ADAPTERS_PER_MODEL adapter files each, RSS printed against 1 swap', async () => {
+    const K = 3;
+    const root = await mkdtemp(join(tmpdir(), 'sarai-draft-swaps-'));
+    const dir = join(root, 'adapters');
+    await mkdir(dir);
+    const key = await testKey();
+    await writeFile(join(root, 'trusted.asc'), key.pair.publicKeyArmored);
+    const s = await startTestServer({
+      MAX_CONCURRENT: '2',
+      ADAPTERS_DIR: dir,
+      TRUSTED_KEYS_FILE: join(root, 'trusted.asc'),
+      ADAPTERS_RESCAN_MS: '0',
+      ADAPTERS_PER_MODEL: String(K),
+    });
+    try {
+      const engine = s.service.engine;
+      if (!engine) throw new Error('engine not loaded');
+      let maxInstances = 0;
+      let maxFiles = 0;
+      let rss1 = 0;
+      for (let k = 1; k <= 20; k++) {
+        // A generation in flight across every swap, so replaced contexts and instances really have to drain.
+        const inflight = collectStream(
+          s.conn,
+          genReq({ prompt: `swap ${k}`, maxTokens: 64, temperature: 0.5, seed: k }),
+        );
+        const a = await publishTestAdapter({ dir, baseModelPath: TINY_MODEL, key, seed: 1000 + k });
+        const r = (await s.conn.skill.reloadAdapters({})).response;
+        expect(r.active).toBe(a.name);
+        for (const stats of [engine.stats()]) {
+          maxInstances = Math.max(maxInstances, stats.instances.length);
+          for (const i of stats.instances) maxFiles = Math.max(maxFiles, i.adapterFiles);
+        }
+        expect((await inflight).final?.tokensGenerated).toBe(64);
+        const { response } = await s.conn.skill.generate(genReq({ prompt: `after swap ${k}`, maxTokens: 8 }));
+        expect(response.adapter).toBe(a.name);
+        if (k === 1) {
+          await engine.settled();
+          rss1 = process.memoryUsage().rss;
+        }
+      }
+      await engine.settled();
+      const rss20 = process.memoryUsage().rss;
+      const stats = engine.stats();
+      console.log(
+        `RSS after 1 swap ${(rss1 / MiB).toFixed(1)} MiB, after 20 swaps ${(rss20 / MiB).toFixed(1)} MiB ` +
+          `(Δ ${((rss20 - rss1) / MiB).toFixed(1)} MiB); swaps ${JSON.stringify(stats.swaps)}, ` +
+          `max instances ${maxInstances}, max adapter files per instance ${maxFiles} (K = ${K})`,
+      );
+      // The structural bound of the design: never more than 2 model instances, never more than K adapter files on
+      // one, and once drained a single instance; fresh instances really replaced old ones along the way.
+      expect(maxInstances).toBeLessThanOrEqual(2);
+      expect(maxFiles).toBeLessThanOrEqual(K);
+      expect(stats.instances).toHaveLength(1);
+      expect(stats.instances[0]?.contexts).toBe(stats.variants.length);
+      expect(stats.swaps.model).toBeGreaterThanOrEqual(9);
+    } finally {
+      await s.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

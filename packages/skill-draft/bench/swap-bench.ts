@@ -182,9 +182,10 @@ async function metric(s: Service, prefix: string): Promise<number> {
   return total;
 }
 
-async function rssMiB(pid: number): Promise<number> {
+/** Current (VmRSS) or peak (VmHWM) resident memory of a process in MiB. */
+async function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
 }
 
 /** Waits until replaced contexts and model instances are disposed (one instance left). */
@@ -260,6 +261,7 @@ async function main() {
   };
   try {
     await load(s, Math.min(PHASE_MS, 2000)); // warm-up
+    const peakBefore = await rssMiB(s.child.pid as number, 'VmHWM');
     const kindsAtStart = {
       context: await metric(s, 'sarai_draft_adapter_swaps_total{kind="context"'),
       model: await metric(s, 'sarai_draft_adapter_swaps_total{kind="model"'),
@@ -289,6 +291,7 @@ async function main() {
     }
     await settle(s);
     const rss20 = await rssMiB(s.child.pid as number);
+    const peak = await rssMiB(s.child.pid as number, 'VmHWM');
     const kinds = {
       context: (await metric(s, 'sarai_draft_adapter_swaps_total{kind="context"')) - kindsAtStart.context,
       model: (await metric(s, 'sarai_draft_adapter_swaps_total{kind="model"')) - kindsAtStart.model,
@@ -313,9 +316,9 @@ async function main() {
       '|---|---|---|---|---|',
       `| ${swaps} | ${kinds.context} | ${kinds.model} | ${f1(quantile(swapMs, 0.5))} / ${f1(Math.max(...swapMs))} | ${maxInstances} |`,
       '',
-      '| RSS after 1 swap MiB | RSS after ' + swaps + ' swaps MiB | Δ MiB | ratio |',
-      '|---|---|---|---|',
-      `| ${f1(rss1)} | ${f1(rss20)} | ${f1(rss20 - rss1)} | ${f2(rss20 / rss1)} |`,
+      `| RSS after 1 swap MiB | RSS after ${swaps} swaps MiB | Δ MiB | ratio | peak RSS before swaps MiB | peak RSS MiB |`,
+      '|---|---|---|---|---|---|',
+      `| ${f1(rss1)} | ${f1(rss20)} | ${f1(rss20 - rss1)} | ${f2(rss20 / rss1)} | ${f1(peakBefore)} | ${f1(peak)} |`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

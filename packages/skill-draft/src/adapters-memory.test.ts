@@ -29,6 +29,7 @@ describe('memory over many adapter swaps', () => {
       if (!engine) throw new Error('engine not loaded');
       let maxInstances = 0;
       let maxFiles = 0;
+      let maxServed = 0;
       let rss1 = 0;
       for (let k = 1; k <= 20; k++) {
         // A generation in flight across every swap, so replaced contexts and instances really have to drain.
@@ -42,6 +43,7 @@ describe('memory over many adapter swaps', () => {
         for (const stats of [engine.stats()]) {
           maxInstances = Math.max(maxInstances, stats.instances.length);
           for (const i of stats.instances) maxFiles = Math.max(maxFiles, i.adapterFiles);
+          maxServed = Math.max(maxServed, stats.variants.length);
         }
         expect((await inflight).final?.tokensGenerated).toBe(64);
         const { response } = await s.conn.skill.generate(genReq({ prompt: `after swap ${k}`, maxTokens: 8 }));
@@ -57,12 +59,14 @@ describe('memory over many adapter swaps', () => {
       console.log(
         `RSS after 1 swap ${(rss1 / MiB).toFixed(1)} MiB, after 20 swaps ${(rss20 / MiB).toFixed(1)} MiB ` +
           `(Δ ${((rss20 - rss1) / MiB).toFixed(1)} MiB); swaps ${JSON.stringify(stats.swaps)}, ` +
-          `max instances ${maxInstances}, max adapter files per instance ${maxFiles} (K = ${K})`,
+          `max instances ${maxInstances}, max adapter files per instance ${maxFiles} (K = ${K}), max served contexts ${maxServed}`,
       );
       // The structural bound of the design: never more than 2 model instances, never more than K adapter files on
       // one, and once drained a single instance; fresh instances really replaced old ones along the way.
       expect(maxInstances).toBeLessThanOrEqual(2);
       expect(maxFiles).toBeLessThanOrEqual(K);
+      // Served contexts: base, the previous default and the new adapter (no ADAPTERS variants here).
+      expect(maxServed).toBeLessThanOrEqual(3);
       expect(stats.instances).toHaveLength(1);
       expect(stats.instances[0]?.contexts).toBe(stats.variants.length);
       expect(stats.swaps.model).toBeGreaterThanOrEqual(9);

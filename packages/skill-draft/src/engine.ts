@@ -687,13 +687,16 @@ export class DraftEngine {
    * Zero-downtime adapter swap for variant `name` (new or existing; `files` = its LoRA files, [] = base model).
    * New requests go to the new context as soon as it exists; generations already running finish on the old one,
    * which is disposed when they are done. When `activate`, the variant also becomes the default (requests that name
-   * no adapter). Swaps run one at a time.
+   * no adapter). Afterwards the base model, the ADAPTERS variants, the previous default and `name` are served; other
+   * variants are dropped (their contexts disposed once idle). Swaps run one at a time.
    *
    * Memory bound: node-llama-cpp frees adapters only with their model, so a model instance takes at most
    * `maxAdaptersPerModel` distinct files. A swap that would exceed it loads a fresh model instance with the base
    * context, the ADAPTERS variants, the active variant and `name`; other variants are dropped. The old instance is
    * disposed once its generations finish, and a fresh instance is only loaded after the previous old one is gone:
-   * never more than two model instances. Give every adapter version a new file name (the cache is by path).
+   * never more than two model instances, each with at most `maxAdaptersPerModel` adapter files and 3 + |ADAPTERS|
+   * serving contexts (plus replaced ones until they drain). Give every adapter version a new file name (the cache
+   * is by path).
    */
   setAdapter(
     name: string,
@@ -710,15 +713,27 @@ export class DraftEngine {
       const fresh = new Set(files.map((f) => resolve(f.path)).filter((p) => !blue.adapterFiles.has(p)));
       if (blue.adapterFiles.size + fresh.size <= this.options.maxAdaptersPerModel) {
         const slot = await this.createSlot(blue, name, files);
+        // Served after the swap: base, ADAPTERS variants, the previous default and `name`. The contexts (KV cache)
+        // of other variants are released; their adapter weights stay cached on this model until it is replaced.
+        const dropped = [...blue.slots.keys()].filter((v) => v && v !== name && !this.keeps(v));
         const old = blue.slots.get(name);
         blue.slots.set(name, slot);
         if (opts.activate) this.active = name;
         if (old) this.retireSlot(blue, old);
+        for (const v of dropped) {
+          this.retireSlot(blue, blue.slots.get(v) as ContextSlot);
+          blue.slots.delete(v);
+        }
         this.swapCounts.context += 1;
-        return { kind: 'context', instance: blue.id, dropped: [] };
+        return { kind: 'context', instance: blue.id, dropped };
       }
       return this.swapModel(blue, name, files, opts.activate === true);
     });
+  }
+
+  /** Variants a swap keeps serving besides the new one: the ADAPTERS variants and the current default. */
+  private keeps(variant: string): boolean {
+    return this.pinned.has(variant) || variant === this.active;
   }
 
   private async swapModel(
@@ -729,7 +744,7 @@ export class DraftEngine {
   ): Promise<AdapterSwap> {
     const carry = new Map<string, AdapterSpec['files']>();
     for (const [variant, slot] of blue.slots) {
-      if (variant && (this.pinned.has(variant) || variant === this.active)) carry.set(variant, slot.files);
+      if (variant && this.keeps(variant)) carry.set(variant, slot.files);
     }
     carry.set(name, files);
     const needed = new Set([...carry.values()].flatMap((fs) => fs.map((f) => resolve(f.path))));
@@ -760,6 +775,7 @@ export class DraftEngine {
     try {
       await this.addSlot(green, '', []);
       for (const [variant, fs] of carry) await this.addSlot(green, variant, fs);
+      if (this.disposed) throw new DraftError('DRAFT_NOT_READY', 'engine is disposed');
     } catch (e) {
       for (const c of green.contexts) await c.context.dispose().catch(() => undefined);
       await green.model.dispose().catch(() => undefined);

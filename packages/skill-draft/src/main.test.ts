@@ -41,6 +41,20 @@ describe('main (configuration errors)', () => {
       { MODEL_PATH: TINY_MODEL, ACTIVE_ADAPTER: 'v2' },
       /ACTIVE_ADAPTER: "v2" is not one of the ADAPTERS names/,
     ],
+    [{ MODEL_PATH: TINY_MODEL, ADAPTERS_DIR: '/adapters' }, /TRUSTED_KEYS_FILE: required with ADAPTERS_DIR/],
+    [
+      { MODEL_PATH: TINY_MODEL, ADAPTERS_DIR: '/adapters', TRUSTED_KEYS_FILE: '/nonexistent/keys.asc' },
+      /TRUSTED_KEYS_FILE: no such file/,
+    ],
+    [
+      {
+        MODEL_PATH: TINY_MODEL,
+        ADAPTERS_DIR: '/adapters',
+        TRUSTED_KEYS_FILE: TINY_MODEL,
+        ADAPTERS_PER_MODEL: '1',
+      },
+      /ADAPTERS_PER_MODEL: must be at least 2/,
+    ],
   ])('rejects %j with exit code 2 and one line naming the setting', async (env, message) => {
     const { code, stderr } = await start(env);
     expect(code).toBe(2);

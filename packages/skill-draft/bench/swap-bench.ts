@@ -138,7 +138,9 @@ async function startService(model: string, pub: Publisher): Promise<Service> {
       TRUSTED_KEYS_FILE: pub.trustedFile,
       ADAPTERS_RESCAN_MS: '0',
       ADAPTERS_PER_MODEL: String(PER_MODEL),
+      // As in the image (Dockerfile).
       MALLOC_ARENA_MAX: '2',
+      MALLOC_MMAP_THRESHOLD_: '1048576',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -46,6 +47,19 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Decode threads for a draft model that shares this machine with other busy processes (the host, skill-image, a
+ * fallback): `SARAI_DRAFT_THREADS`, else one core less than the machine has (at least 1). node-llama-cpp's prebuilt
+ * CPU binaries have no OpenMP; with as many threads as cores, any other load makes their spinning workers collapse
+ * (measured here on 2 cores under load: 60 sequential 64-token requests on the tiny model, 2 threads → most past a
+ * 5 s deadline; 1 thread → every one in 8–65 ms).
+ */
+export function sharedHostThreads(env: NodeJS.ProcessEnv): number {
+  const configured = Number(env['SARAI_DRAFT_THREADS']);
+  if (Number.isInteger(configured) && configured > 0) return configured;
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /** The model the embedded draft skill serves: `SARAI_DRAFT_MODEL`, else a generated tiny stand-in. */

@@ -7,6 +7,7 @@ import type {
 } from '@sarai/loop-core';
 import type { DraftEngine } from '@sarai/skill-draft';
 import { existsSync } from 'node:fs';
+import { sharedHostThreads } from './embedded.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
 
@@ -33,7 +34,7 @@ export function localFallbacks(io: Io, opts: { imageCache: string; standInModel?
           draftEngine ??= import('@sarai/skill-draft').then((m) =>
             m.DraftEngine.load({
               modelPath,
-              threads: m.availableCores(),
+              threads: sharedHostThreads(io.env),
               contextSize: 2048,
               sequences: 1,
               maxQueue: 8,

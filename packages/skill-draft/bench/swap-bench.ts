@@ -58,12 +58,18 @@ function req(prompt: string, seed: number): GenReq {
 interface Publisher {
   dir: string;
   trustedFile: string;
+  /** Moves the next prepared adapter into the directory (three renames); returns its name. */
   publish(): Promise<string>;
 }
 
-async function publisher(root: string, model: string): Promise<Publisher> {
+/**
+ * Prepares `count` signed adapters up front, so that publishing during the measurement is only renames and the
+ * client process (which measures latency) does no GGUF writing or signing while the swaps happen.
+ */
+async function publisher(root: string, model: string, count: number): Promise<Publisher> {
   const dir = join(root, 'adapters');
-  await mkdir(join(root, 'staging'), { recursive: true });
+  const staging = join(root, 'staging');
+  await mkdir(staging, { recursive: true });
   await mkdir(dir, { recursive: true });
   const pair = await generateSigningKeyPair({ name: 'bench-swap', email: 'sarai@localhost' });
   const signer = await PromptSigner.fromKey(pair.privateKeyArmored);
@@ -73,39 +79,45 @@ async function publisher(root: string, model: string): Promise<Publisher> {
     .update(await readFile(model))
     .digest('hex');
   const baseBytes = (await stat(model)).size;
+  const files: string[] = [];
+  for (let n = 0; n < count; n++) {
+    const file = n === 0 ? 'lora_20261124.gguf' : `lora_20261124-${n}.gguf`;
+    const tmp = join(staging, file);
+    await generateLoraAdapter({
+      preset: PRESET,
+      targets: ['attn_q', 'attn_output', 'ffn_up', 'ffn_down'],
+      rank: 4,
+      alpha: 8,
+      seed: 500 + n,
+      std: PRESET === 'tiny' ? 0.5 : 0.02,
+      path: tmp,
+    });
+    const bytes = await readFile(tmp);
+    const manifest =
+      JSON.stringify(
+        {
+          schema: 'sarai.lora-manifest/v1',
+          adapter: { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
+          baseModel: { file: basename(model), sha256: baseSha, bytes: baseBytes, architecture: 'qwen2' },
+          signer: { fingerprint: signer.fingerprint },
+        },
+        null,
+        2,
+      ) + '\n';
+    const m = join(staging, file.replace(/\.gguf$/, '.manifest.json'));
+    await writeFile(`${m}.asc`, await signer.signDetached(manifest));
+    await writeFile(m, manifest);
+    files.push(file);
+  }
   let n = 0;
   return {
     dir,
     trustedFile,
     async publish() {
-      const file = n === 0 ? 'lora_20261124.gguf' : `lora_20261124-${n}.gguf`;
-      n += 1;
-      const tmp = join(root, 'staging', file);
-      await generateLoraAdapter({
-        preset: PRESET,
-        targets: ['attn_q', 'attn_output', 'ffn_up', 'ffn_down'],
-        rank: 4,
-        alpha: 8,
-        seed: 500 + n,
-        std: PRESET === 'tiny' ? 0.5 : 0.02,
-        path: tmp,
-      });
-      const bytes = await readFile(tmp);
-      const manifest =
-        JSON.stringify(
-          {
-            schema: 'sarai.lora-manifest/v1',
-            adapter: { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
-            baseModel: { file: basename(model), sha256: baseSha, bytes: baseBytes, architecture: 'qwen2' },
-            signer: { fingerprint: signer.fingerprint },
-          },
-          null,
-          2,
-        ) + '\n';
-      const m = join(dir, file.replace(/\.gguf$/, '.manifest.json'));
-      await writeFile(`${m}.asc`, await signer.signDetached(manifest));
-      await writeFile(m, manifest);
-      await rename(tmp, join(dir, file));
+      const file = files[n++];
+      if (!file) throw new Error('no prepared adapter left');
+      const m = file.replace(/\.gguf$/, '.manifest.json');
+      for (const f of [`${m}.asc`, m, file]) await rename(join(staging, f), join(dir, f));
       return file.replace(/\.gguf$/, '');
     },
   };
@@ -243,7 +255,7 @@ async function main() {
   const type = PRESET === 'tiny' ? 'Q8_0' : 'Q4_0';
   const model = (await ensureModel(MODELS, { preset: PRESET, type, seed: 1 })).path;
   const root = await mkdtemp(join(tmpdir(), 'sarai-bench-swap-'));
-  const pub = await publisher(root, model);
+  const pub = await publisher(root, model, TOTAL_SWAPS + 1);
   await pub.publish(); // lora_20261124: active from the start
   log(
     `${basename(model)}, ${CLIENTS} clients × ${TOKENS} tokens, ${THREADS} threads, ADAPTERS_PER_MODEL ${PER_MODEL}`,
@@ -275,12 +287,31 @@ async function main() {
     const swapping: Sample[] = [];
     let failedSteady = 0;
     let failedSwapping = 0;
+    const steadyRounds: number[] = [];
+    const toggling: Sample[] = [];
+    const togglingRounds: number[] = [];
+    let failedToggling = 0;
+    const swappingRounds: number[] = [];
     const remaining = TOTAL_SWAPS - 1;
     for (let round = 0; round < ROUNDS; round++) {
-      const a = await load(s, PHASE_MS);
-      steady.push(...a.samples);
-      failedSteady += a.failed;
       const k = Math.floor(remaining / ROUNDS) + (round < remaining % ROUNDS ? 1 : 0);
+      // The steady phase makes the same side calls at the same times (ListAdapters instead of ReloadAdapters, and
+      // the metrics scrape), so the ratio isolates the swaps themselves.
+      const a = await load(s, PHASE_MS, async () => {
+        for (let i = 0; i < k; i++) {
+          await sleep(PHASE_MS / (k + 1));
+          await s.conn.skill.listAdapters({});
+          await metric(s, 'sarai_draft_model_instances{');
+        }
+      });
+      steady.push(...a.samples);
+      steadyRounds.push(
+        quantile(
+          a.samples.map((x) => x.ms),
+          0.99,
+        ),
+      );
+      failedSteady += a.failed;
       const b = await load(s, PHASE_MS, async () => {
         for (let i = 0; i < k; i++) {
           await sleep(PHASE_MS / (k + 1));
@@ -288,8 +319,37 @@ async function main() {
         }
       });
       swapping.push(...b.samples);
+      swappingRounds.push(
+        quantile(
+          b.samples.map((x) => x.ms),
+          0.99,
+        ),
+      );
       failedSwapping += b.failed;
-      log(`round ${round + 1}/${ROUNDS}: ${a.samples.length} steady, ${b.samples.length} during ${k} swaps`);
+      // Diagnostic: the same number of default changes between two loaded adapters (ActivateAdapter): no
+      // verification, no context or model loading, only the hand-over (new requests on another context while
+      // in-flight ones finish on theirs, i.e. two decodes per step instead of one batched decode).
+      const c = await load(s, PHASE_MS, async () => {
+        const l = (await s.conn.skill.listAdapters({})).response;
+        const names = l.adapters.map((x) => x.name);
+        for (let i = 0; i < k; i++) {
+          await sleep(PHASE_MS / (k + 1));
+          await s.conn.skill.activateAdapter({ name: names[i % names.length] ?? '' });
+          await metric(s, 'sarai_draft_model_instances{');
+        }
+        await s.conn.skill.activateAdapter({ name: l.active });
+      });
+      toggling.push(...c.samples);
+      togglingRounds.push(
+        quantile(
+          c.samples.map((x) => x.ms),
+          0.99,
+        ),
+      );
+      failedToggling += c.failed;
+      log(
+        `round ${round + 1}/${ROUNDS}: ${a.samples.length} steady, ${b.samples.length} during ${k} swaps, ${c.samples.length} during ${k} ActivateAdapter`,
+      );
     }
     await settle(s);
     const rss20 = await rssMiB(s.child.pid as number);
@@ -303,16 +363,20 @@ async function main() {
         xs.map((x) => x[key]),
         q,
       );
+    const med = (xs: number[]) => quantile(xs, 0.5);
+    const row = (label: string, f: (xs: Sample[]) => number) =>
+      `| ${label} | ${f1(f(steady))} | ${f1(f(swapping))} | ${f2(f(swapping) / f(steady))} | ${f1(f(toggling))} | ${f2(f(toggling) / f(steady))} |`;
     const lines = [
       `### Adapter hot swap under load (${PRESET} ${type}, ${CLIENTS} streaming clients × ${TOKENS} tokens, ${THREADS} threads, ${ROUNDS} interleaved rounds of ${PHASE_MS} ms per phase)`,
       '',
-      '| | steady | during swaps | ratio |',
-      '|---|---|---|---|',
-      `| requests | ${steady.length} | ${swapping.length} | |`,
-      `| failed requests (goal 0) | ${failedSteady} | ${failedSwapping} | |`,
-      `| p50 latency ms | ${f1(p(steady, 'ms', 0.5))} | ${f1(p(swapping, 'ms', 0.5))} | ${f2(p(swapping, 'ms', 0.5) / p(steady, 'ms', 0.5))} |`,
-      `| p99 latency ms (goal ratio ≤ 1.1) | ${f1(p(steady, 'ms', 0.99))} | ${f1(p(swapping, 'ms', 0.99))} | ${f2(p(swapping, 'ms', 0.99) / p(steady, 'ms', 0.99))} |`,
-      `| p99 time to first token ms | ${f1(p(steady, 'ttft', 0.99))} | ${f1(p(swapping, 'ttft', 0.99))} | ${f2(p(swapping, 'ttft', 0.99) / p(steady, 'ttft', 0.99))} |`,
+      '| | steady | during swaps | ratio | during ActivateAdapter (diagnostic) | ratio |',
+      '|---|---|---|---|---|---|',
+      `| requests | ${steady.length} | ${swapping.length} | | ${toggling.length} | |`,
+      `| failed requests (goal 0) | ${failedSteady} | ${failedSwapping} | | ${failedToggling} | |`,
+      row('p50 latency ms', (xs) => p(xs, 'ms', 0.5)),
+      row('p99 latency ms (goal ratio ≤ 1.1)', (xs) => p(xs, 'ms', 0.99)),
+      `| median of per-round p99 latency ms | ${f1(med(steadyRounds))} | ${f1(med(swappingRounds))} | ${f2(med(swappingRounds) / med(steadyRounds))} | ${f1(med(togglingRounds))} | ${f2(med(togglingRounds) / med(steadyRounds))} |`,
+      row('p99 time to first token ms', (xs) => p(xs, 'ttft', 0.99)),
       '',
       '| swaps | in place (new context) | fresh model instance | ReloadAdapters p50 / max ms | most model instances |',
       '|---|---|---|---|---|',

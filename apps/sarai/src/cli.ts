@@ -2,11 +2,11 @@ import { connectSkill, grpcHealthV1, type RpcError } from '@sarai/proto';
 import { runCli as runSignerCli } from '@sarai/signer';
 import { verifyLoopAudit, type LoopResult } from '@sarai/loop-core';
 import { readFile } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { crc32, deflateSync } from 'node:zlib';
 import { benchOmniLoop } from './commands/bench.js';
 import { loraCommand } from './commands/lora.js';
 import { validateAutocorrection } from './commands/validate.js';
+import { int, num, optional, parse } from './args.js';
 import { CliError, usageError } from './errors.js';
 import type { Io } from './io.js';
 import { openSession, statePaths } from './session.js';
@@ -42,48 +42,6 @@ Environment: SARAI_STATE_DIR (default ./state: audit.jsonl, interactions.jsonl, 
 SARAI_SIGNING_KEY_FILE / SARAI_SIGNING_PASSPHRASE / GPG_KEY_ID (signing key; a dev key is generated otherwise).
 Exit status: 0 ok, 1 failed, 2 usage or configuration error.
 `;
-
-type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
-
-function parse(
-  args: string[],
-  options: NonNullable<ParseArgsConfig['options']>,
-  maxPositionals: number,
-): { values: Values; positionals: string[] } {
-  let parsed: { values: Values; positionals: string[] };
-  try {
-    parsed = parseArgs({
-      args,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    }) as {
-      values: Values;
-      positionals: string[];
-    };
-  } catch (e) {
-    throw usageError((e as Error).message);
-  }
-  if (parsed.positionals.length > maxPositionals)
-    throw usageError(`unexpected argument: ${parsed.positionals[maxPositionals]}`);
-  return parsed;
-}
-
-function int(v: unknown, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw usageError(`--${name} must be an integer from ${min} to ${max}, got "${String(v)}"`);
-  return n;
-}
-
-function num(v: unknown, name: string, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw usageError(`--${name} must be a number from ${min} to ${max}, got "${String(v)}"`);
-  return n;
-}
 
 const STAND_IN_NOTICE =
   'note: embedded mode answers with a generated stand-in model (random weights): the text below is noise.\n' +
@@ -155,10 +113,6 @@ async function cmdLoop(args: string[], io: Io): Promise<number> {
   } finally {
     await session.close();
   }
-}
-
-function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> {
-  return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
 }
 
 /** A small valid RGB PNG (a gradient), made here so the smoke test needs no image library on the host. */
@@ -353,7 +307,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       case 'loop':
         return await cmdLoop(rest, io);
       case 'validate-autocorrection':
-        return await validateAutocorrection(rest, io, parse);
+        return await validateAutocorrection(rest, io);
       case 'image':
         return await cmdImage(rest, io);
       case 'audit':
@@ -361,11 +315,11 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       case 'bench':
         if (rest[0] !== 'omni-loop')
           throw usageError('usage: sarai bench omni-loop [--iterations N] [--embedded]');
-        return await benchOmniLoop(rest.slice(1), io, parse);
+        return await benchOmniLoop(rest.slice(1), io);
       case 'keys':
         return await cmdKeys(rest, io);
       case 'lora':
-        return await loraCommand(rest, io, parse);
+        return await loraCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -390,5 +344,3 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     return 1;
   }
 }
-
-export type ParseFn = typeof parse;

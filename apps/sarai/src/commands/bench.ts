@@ -1,6 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
-import type { ParseFn } from '../cli.js';
-import { usageError } from '../errors.js';
+import { int, parse } from '../args.js';
 import type { Io } from '../io.js';
 import { openSession } from '../session.js';
 import { percentile, table } from '../stats.js';
@@ -14,7 +13,7 @@ const PROMPTS = [
 ];
 
 /** `sarai bench omni-loop`: loop and per-iteration latency percentiles and RAM P99 (host + skills). */
-export async function benchOmniLoop(args: string[], io: Io, parse: ParseFn): Promise<number> {
+export async function benchOmniLoop(args: string[], io: Io): Promise<number> {
   const { values } = parse(
     args,
     {
@@ -25,10 +24,8 @@ export async function benchOmniLoop(args: string[], io: Io, parse: ParseFn): Pro
     },
     0,
   );
-  const runs = values.iterations === undefined ? 20 : Number(values.iterations);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 10_000)
-    throw usageError('--iterations must be an integer from 1 to 10000');
-  const maxTokens = values['max-tokens'] === undefined ? 64 : Number(values['max-tokens']);
+  const runs = int(values.iterations, 'iterations', 1, 10_000) ?? 20;
+  const maxTokens = int(values['max-tokens'], 'max-tokens', 1, 4096) ?? 64;
   const session = await openSession(io, {
     embedded: Boolean(values.embedded),
     maxTokens,

@@ -3,7 +3,7 @@ import { chown, mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { ParseFn } from '../cli.js';
+import { parse } from '../args.js';
 import { CliError, usageError } from '../errors.js';
 import type { Io } from '../io.js';
 import { statePaths } from '../session.js';
@@ -26,7 +26,7 @@ function spawnExit(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise
   });
 }
 
-export async function loraCommand(args: string[], io: Io, parse: ParseFn): Promise<number> {
+export async function loraCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== 'nightly') throw usageError(LORA_USAGE);
   const dash = rest.indexOf('--');

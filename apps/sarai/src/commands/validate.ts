@@ -1,6 +1,6 @@
 import { runCheckers } from '@sarai/loop-core';
 import { SingleBar, Presets } from 'cli-progress';
-import type { ParseFn } from '../cli.js';
+import { int, parse } from '../args.js';
 import { loadDataset } from '../dataset.js';
 import { usageError } from '../errors.js';
 import type { Io } from '../io.js';
@@ -18,7 +18,7 @@ export interface AutocorrectionReport {
   rows: Array<{ id: string; first: boolean; final: boolean; iterations: number; source: string }>;
 }
 
-export async function validateAutocorrection(args: string[], io: Io, parse: ParseFn): Promise<number> {
+export async function validateAutocorrection(args: string[], io: Io): Promise<number> {
   const { values } = parse(
     args,
     {
@@ -31,12 +31,8 @@ export async function validateAutocorrection(args: string[], io: Io, parse: Pars
     },
     0,
   );
-  const maxTokens = values['max-tokens'] === undefined ? 128 : Number(values['max-tokens']);
-  if (!Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > 4096)
-    throw usageError('--max-tokens must be an integer from 1 to 4096');
-  const deadline = values.deadline === undefined ? undefined : Number(values.deadline);
-  if (deadline !== undefined && (!Number.isInteger(deadline) || deadline < 100))
-    throw usageError('--deadline must be an integer ≥ 100 (ms)');
+  const maxTokens = int(values['max-tokens'], 'max-tokens', 1, 4096) ?? 128;
+  const deadline = int(values.deadline, 'deadline', 100, Number.MAX_SAFE_INTEGER);
   const iterations = values.iterations === undefined ? 3 : Number(values.iterations);
   if (![2, 3].includes(iterations))
     throw usageError('--iterations must be 2 or 3 (one draft plus at least one reflection)');

@@ -5,7 +5,9 @@ export type LoopErrorCode =
   | 'LOOP_UNKNOWN_SKILL'
   | 'LOOP_SKILL_UNAVAILABLE'
   | 'LOOP_SKILL_REJECTED'
-  | 'LOOP_SIGNING_FAILED';
+  | 'LOOP_SIGNING_FAILED'
+  /** The caller aborted the run (RunOptions.signal): the draft generation was cancelled too. */
+  | 'LOOP_CANCELLED';
 
 /** The one error class of @sarai/loop-core. */
 export class LoopError extends Error {

@@ -289,3 +289,49 @@ describe('fallback and circuit breaker', () => {
     expect(r2.iterations[0]?.source).toBe('skill');
   });
 });
+
+describe('OmniLoop per-run options (serving many requests with one loop)', () => {
+  it('per-run generation options reach the skill, iteration bounds apply, and onIteration reports each iteration', async () => {
+    const { loop, skill } = await setup((_p, n) => ({ text: `answer ${n}`, meanLogprob: Math.log(0.3) }));
+    const seen: number[] = [];
+    const r = await loop.run('q', {
+      maxIterations: 2,
+      confidenceThreshold: 1,
+      maxTokens: 17,
+      temperature: 0.25,
+      stop: ['END'],
+      seed: 42,
+      adapter: 'lora_a',
+      onIteration: (it) => seen.push(it.iteration),
+    });
+    expect(r.iterations).toHaveLength(2);
+    expect(seen).toEqual([1, 2]);
+    expect(skill.requests[0]).toMatchObject({
+      maxTokens: 17,
+      temperature: 0.25,
+      stop: ['END'],
+      seed: 42,
+      adapter: 'lora_a',
+    });
+    await expect(loop.run('q', { maxIterations: 4 })).rejects.toMatchObject({ code: 'LOOP_BAD_OPTION' });
+    await expect(loop.run('q', { confidenceThreshold: 2 })).rejects.toMatchObject({
+      code: 'LOOP_BAD_OPTION',
+    });
+  });
+
+  it('an abort cancels the in-flight draft call on the skill, skips the fallback and leaves the breaker closed', async () => {
+    const local = localModel();
+    const { loop, skill, pool } = await setup(() => ({ text: 'slow', delayMs: 20_000 }), {
+      fallback: { draft: local },
+    });
+    const ac = new AbortController();
+    const run = loop.run('q', { signal: ac.signal });
+    while (skill.prompts.length === 0) await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await expect(run).rejects.toMatchObject({ code: 'LOOP_CANCELLED' });
+    while (skill.cancelled === 0) await new Promise((r) => setTimeout(r, 10));
+    expect(local.calls).toEqual([]);
+    expect(pool.get('draft').breakerState).toBe('closed');
+    await expect(loop.run('q', { signal: ac.signal })).rejects.toMatchObject({ code: 'LOOP_CANCELLED' });
+  });
+});

@@ -25,6 +25,10 @@ export interface DraftOptions {
   stop: string[];
   grammar?: string;
   seed?: number;
+  /** LoRA adapter to use (skill only); empty or unset = the skill's active one. */
+  adapter?: string;
+  /** Aborted when the caller gave up: stop generating. */
+  signal?: AbortSignal;
 }
 
 /** A local in-process model that answers when the draft skill is down (e.g. node-llama-cpp on a GGUF file). */
@@ -102,6 +106,22 @@ export interface RunOptions {
   /** Checkers for this request only (added to the loop's). */
   checkers?: Checker[];
   grammar?: string;
+  /** Per-run overrides of the loop's options (same bounds as {@link OmniLoopOptions}). */
+  maxIterations?: number;
+  confidenceThreshold?: number;
+  maxTokens?: number;
+  temperature?: number;
+  stop?: string[];
+  seed?: number;
+  /** LoRA adapter of the draft skill for this run; unset = the skill's active one. */
+  adapter?: string;
+  /**
+   * Cancels the run: the in-flight draft/image call is cancelled on the skill (its sequence is freed), no further
+   * iteration starts, and `run` rejects with LOOP_CANCELLED.
+   */
+  signal?: AbortSignal;
+  /** Called after each iteration (progress reporting, e.g. streamed events); errors thrown here are ignored. */
+  onIteration?: (iteration: LoopIteration) => void;
 }
 
 const normalize = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase();
@@ -204,16 +224,30 @@ export class OmniLoop {
     if (typeof prompt !== 'string' || prompt.trim() === '') {
       throw new LoopError('LOOP_BAD_INPUT', 'the prompt is empty: give the loop a question or task');
     }
+    const maxIterations = opts.maxIterations ?? this.o.maxIterations;
+    if (!Number.isInteger(maxIterations) || maxIterations < 1 || maxIterations > 3) {
+      throw new LoopError('LOOP_BAD_OPTION', `maxIterations must be 1, 2 or 3, got ${maxIterations}`);
+    }
+    const threshold = opts.confidenceThreshold ?? this.o.confidenceThreshold;
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw new LoopError('LOOP_BAD_OPTION', `confidenceThreshold must be within [0, 1], got ${threshold}`);
+    }
+    const signal = opts.signal;
+    const checkCancelled = () => {
+      if (signal?.aborted) throw new LoopError('LOOP_CANCELLED', 'the loop was cancelled by the caller');
+    };
+    checkCancelled();
     const t0 = performance.now();
     const log = this.o.logger;
     const checkers = [...this.o.checkers, ...(opts.checkers ?? [])];
-    const image = opts.image ? await this.preprocessImage(opts.image) : undefined;
+    const image = opts.image ? await this.preprocessImage(opts.image, signal) : undefined;
     const userPrompt = draftPrompt(prompt, image);
     const iterations: LoopIteration[] = [];
     let stopReason: LoopResult['stopReason'] = 'max-iterations';
     const sent: Array<{ sentPrompt: string; signedPrompt?: string | undefined }> = [];
 
-    for (let i = 1; i <= this.o.maxIterations; i++) {
+    for (let i = 1; i <= maxIterations; i++) {
+      checkCancelled();
       const start = performance.now();
       const prev = iterations.at(-1);
       let text = userPrompt;
@@ -222,7 +256,7 @@ export class OmniLoop {
       if (prev) {
         text = reflectionPrompt({
           iteration: i,
-          maxIterations: this.o.maxIterations,
+          maxIterations,
           originalPrompt: userPrompt,
           draftResponse: prev.response,
           checks: prev.checks,
@@ -239,14 +273,14 @@ export class OmniLoop {
       }
       sent.push({ sentPrompt: text, signedPrompt });
       const g0 = performance.now();
-      const gen = await this.draft(text, opts.grammar);
+      const gen = await this.draft(text, opts);
       const generationMs = performance.now() - g0;
       const response = gen.text.trim();
       const checks = await runCheckers(checkers, response, { prompt });
       const confidence = scoreConfidence(gen.meanLogprob, checks);
       const corrected = prev !== undefined && normalize(response) !== normalize(prev.response);
       const latencyMs = performance.now() - start;
-      iterations.push({
+      const done: LoopIteration = {
         iteration: i,
         response,
         confidence,
@@ -256,7 +290,13 @@ export class OmniLoop {
         source: gen.source,
         promptSignature,
         checks,
-      });
+      };
+      iterations.push(done);
+      try {
+        opts.onIteration?.(done);
+      } catch (e) {
+        log?.warn({ err: e }, 'onIteration callback failed');
+      }
       this.m.iteration.observe({ source: gen.source }, latencyMs / 1000);
       this.m.overhead.observe(Math.max(0, latencyMs - generationMs) / 1000);
       this.m.confidence.observe(confidence);
@@ -271,7 +311,7 @@ export class OmniLoop {
         },
         'loop iteration',
       );
-      if (confidence >= this.o.confidenceThreshold) {
+      if (confidence >= threshold) {
         stopReason = 'confident';
         break;
       }
@@ -330,14 +370,18 @@ export class OmniLoop {
 
   private async draft(
     prompt: string,
-    grammar?: string,
+    run: RunOptions,
   ): Promise<DraftResult & { source: 'skill' | 'fallback' }> {
+    const grammar = run.grammar ?? this.o.grammar;
+    const seed = run.seed ?? this.o.seed;
     const draftOpts: DraftOptions = {
-      maxTokens: this.o.maxTokens,
-      temperature: this.o.temperature,
-      stop: this.o.stop,
-      ...((grammar ?? this.o.grammar) ? { grammar: grammar ?? this.o.grammar } : {}),
-      ...(this.o.seed !== undefined ? { seed: this.o.seed } : {}),
+      maxTokens: run.maxTokens ?? this.o.maxTokens,
+      temperature: run.temperature ?? this.o.temperature,
+      stop: run.stop ?? this.o.stop,
+      ...(grammar ? { grammar } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(run.adapter ? { adapter: run.adapter } : {}),
+      ...(run.signal ? { signal: run.signal } : {}),
     };
     try {
       const reply = await this.o.pool.get('draft').call(
@@ -349,13 +393,14 @@ export class OmniLoop {
               stop: draftOpts.stop,
               temperature: draftOpts.temperature,
               grammar: draftOpts.grammar ?? '',
-              adapter: '',
+              adapter: draftOpts.adapter ?? '',
               logprobs: true,
               ...(draftOpts.seed !== undefined ? { seed: draftOpts.seed } : {}),
             },
             callOpts,
           ).response,
         this.o.draftDeadlineMs,
+        run.signal,
       );
       return {
         text: reply.text,
@@ -390,7 +435,7 @@ export class OmniLoop {
     return local.generate(prompt, opts);
   }
 
-  private async preprocessImage(bytes: Uint8Array): Promise<ImageInfo> {
+  private async preprocessImage(bytes: Uint8Array, signal?: AbortSignal): Promise<ImageInfo> {
     const req = { format: this.o.imageFormat, quality: this.o.imageQuality };
     try {
       const r = await this.o.pool
@@ -402,6 +447,7 @@ export class OmniLoop {
               callOpts,
             ).response,
           this.o.imageDeadlineMs,
+          signal,
         );
       return {
         path: r.webpPath,

@@ -64,7 +64,7 @@ type Action = (skill: SkillClient, opts: RpcOptions) => Promise<unknown>;
 /** One skill: a channel, a circuit breaker and the last health the skill reported. */
 export class SkillHandle {
   readonly conn: SkillConnection;
-  private readonly breaker: CircuitBreaker<[Action, number], unknown>;
+  private readonly breaker: CircuitBreaker<[Action, number, AbortSignal | undefined], unknown>;
   private healthState: SkillHealthState = 'UNKNOWN';
   private readonly abort = new AbortController();
   private closed = false;
@@ -79,7 +79,14 @@ export class SkillHandle {
     const b = opts.breaker ?? {};
     this.resetTimeoutMs = b.resetTimeoutMs ?? 5_000;
     this.breaker = new CircuitBreaker(
-      (action: Action, deadlineMs: number) => action(this.conn.skill, { timeout: deadlineMs }),
+      (action: Action, deadlineMs: number, signal: AbortSignal | undefined) =>
+        action(this.conn.skill, { timeout: deadlineMs, ...(signal ? { abort: signal } : {}) }).catch(
+          (e: unknown) => {
+            // A caller's abort is not the skill's failure: LOOP_CANCELLED is filtered out of the breaker's counts.
+            if (signal?.aborted) throw cancelled(this.name, e);
+            throw e;
+          },
+        ),
       {
         // Deadlines are gRPC's (they also stop the work on the server); the breaker only counts outcomes.
         timeout: false,
@@ -109,11 +116,14 @@ export class SkillHandle {
   /**
    * Calls the skill with a deadline through the circuit breaker. Fails fast (LOOP_SKILL_UNAVAILABLE) while the
    * breaker is open or the skill reports NOT_SERVING; caller errors (INVALID_ARGUMENT, ...) pass through as RpcError.
+   * Aborting `signal` cancels the gRPC call (the skill stops its work) and rejects with LOOP_CANCELLED.
    */
   async call<T>(
     action: (skill: SkillClient, opts: RpcOptions) => Promise<T>,
     deadlineMs: number,
+    signal?: AbortSignal,
   ): Promise<T> {
+    if (signal?.aborted) throw cancelled(this.name);
     if (this.healthState === 'NOT_SERVING') {
       throw new LoopError(
         'LOOP_SKILL_UNAVAILABLE',
@@ -121,7 +131,7 @@ export class SkillHandle {
       );
     }
     try {
-      return (await this.breaker.fire(action as Action, deadlineMs)) as T;
+      return (await this.breaker.fire(action as Action, deadlineMs, signal)) as T;
     } catch (e) {
       if ((e as { code?: string }).code === 'EOPENBREAKER') {
         throw new LoopError(
@@ -163,6 +173,12 @@ export class SkillHandle {
     this.breaker.shutdown();
     this.conn.close();
   }
+}
+
+function cancelled(skill: string, cause?: unknown): LoopError {
+  return new LoopError('LOOP_CANCELLED', `the call to skill "${skill}" was cancelled by the caller`, {
+    cause,
+  });
 }
 
 /** The seed's `get_model_pool().get_skill_client(name)`: one channel and breaker per skill name. */

@@ -3,6 +3,7 @@
 import { status, type Server } from '@grpc/grpc-js';
 import {
   GenReply,
+  type GenReq,
   ImageReply,
   SkillHealth,
   bindServer,
@@ -23,6 +24,10 @@ export interface FakeSkill {
   port: number;
   address: string;
   prompts: string[];
+  /** Every Generate request as received (options included). */
+  requests: GenReq[];
+  /** Generate calls the client cancelled before the reply. */
+  cancelled: number;
   stop(): Promise<void>;
 }
 
@@ -33,10 +38,13 @@ export async function startFakeSkill(opts: {
   events?: string[];
 }): Promise<FakeSkill> {
   const prompts: string[] = [];
+  const requests: GenReq[] = [];
+  let cancelled = 0;
   const server: Server = createGrpcServer();
   const impl: Partial<ISkill> = {
     generate(call, cb) {
       const n = prompts.push(call.request.prompt);
+      requests.push(call.request);
       opts.events?.push(`skill:received:${n}`);
       const s = opts.draft?.(call.request.prompt, n) ?? { text: 'ok' };
       const reply = () => {
@@ -53,7 +61,10 @@ export async function startFakeSkill(opts: {
       };
       if (s.delayMs) {
         const t = setTimeout(reply, s.delayMs);
-        call.on('cancelled', () => clearTimeout(t));
+        call.on('cancelled', () => {
+          cancelled += 1;
+          clearTimeout(t);
+        });
       } else reply();
     },
     preprocessImage(call, cb) {
@@ -81,6 +92,10 @@ export async function startFakeSkill(opts: {
     port,
     address: `127.0.0.1:${port}`,
     prompts,
+    requests,
+    get cancelled() {
+      return cancelled;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.forceShutdown();

@@ -1,0 +1,13 @@
+export { SandboxError, type SandboxErrorCode } from './errors.js';
+export { DEFAULT_LIMITS, MAX_LIMITS, REQUEST_BOUNDS, resolveLimits } from './runner/limits.js';
+export { runTests, type RunnerOptions } from './runner/run-tests.js';
+export type {
+  ResolvedLimits,
+  SandboxLanguage,
+  SandboxLimits,
+  SandboxRequest,
+  SandboxResult,
+  SandboxTest,
+  SandboxTestResult,
+  StopReason,
+} from './runner/types.js';

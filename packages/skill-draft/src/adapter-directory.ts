@@ -5,16 +5,9 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ADAPTER_FILE, adapterArtifacts, adapterName, compareAdapterFiles } from '@sarai/formats';
 import type { Logger } from 'pino';
-import {
-  ADAPTER_FILE,
-  adapterName,
-  compareAdapterFiles,
-  manifestPathsOf,
-  verifyAdapter,
-  type AdapterRejectReason,
-  type BaseModelIdentity,
-} from './adapter-verify.js';
+import { verifyAdapter, type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
 import type { AdapterSwap, DraftEngine } from './engine.js';
 import { DraftError } from './errors.js';
 
@@ -191,7 +184,7 @@ export class AdapterDirectory {
 
   private async fingerprint(file: string, keysHash: string): Promise<string> {
     const path = join(this.o.dir, file);
-    const { manifest, signature } = manifestPathsOf(path);
+    const { manifest, signature } = adapterArtifacts(path);
     const parts = await Promise.all(
       [path, manifest, signature].map((p) =>
         stat(p).then(

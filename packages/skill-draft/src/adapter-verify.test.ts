@@ -3,12 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  compareAdapterFiles,
-  manifestPathsOf,
-  verifyAdapter,
-  type BaseModelIdentity,
-} from './adapter-verify.js';
+import { adapterArtifacts as manifestPathsOf, compareAdapterFiles } from '@sarai/formats';
+import { verifyAdapter, type BaseModelIdentity } from './adapter-verify.js';
 import { TINY_MODEL } from './test-support/models.js';
 import {
   fileSha256,

@@ -1,37 +1,23 @@
 // Validation of a published LoRA adapter before it may serve: the trainer's signed manifest (detached OpenPGP
 // signature over the manifest bytes, as @sarai/lora-trainer writes it), the adapter's sha256, the base model it was
-// trained for, and the adapter's GGUF header against the loaded base model. A local re-implementation of the small
-// part of the trainer's verifyAdapterManifest that a skill needs (skills may not import the trainer).
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+// trained for, and the adapter's GGUF header against the loaded base model. The manifest schema, adapter file
+// naming and hashing are @sarai/formats' (shared with the trainer).
+import { stat, readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import {
+  AdapterManifestIdentitySchema,
+  adapterArtifacts,
+  adapterName,
+  errorMessage,
+  sha256File,
+  type AdapterManifestIdentity,
+} from '@sarai/formats';
 import { formatSignedPrompt, verifyPrompt, type TrustedKeys } from '@sarai/signer';
 import { readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
-import { z } from 'zod';
 
-/** Published adapter file names: `lora_YYYYMMDD.gguf`, then `lora_YYYYMMDD-1.gguf`, `-2`, ... the same day. */
-export const ADAPTER_FILE = /^lora_(\d{8})(?:-(\d{1,6}))?\.gguf$/;
-
-/** Adapter name (GenReq.adapter, ListAdapters) of a published file: its name without `.gguf`. */
-export function adapterName(fileName: string): string {
-  return fileName.replace(/\.gguf$/, '');
-}
-
-/** Orders published adapter file names oldest first (date, then the same-day counter). */
-export function compareAdapterFiles(a: string, b: string): number {
-  const ma = ADAPTER_FILE.exec(a);
-  const mb = ADAPTER_FILE.exec(b);
-  if (!ma || !mb) return a < b ? -1 : a > b ? 1 : 0;
-  if (ma[1] !== mb[1]) return (ma[1] as string) < (mb[1] as string) ? -1 : 1;
-  return Number(ma[2] ?? -1) - Number(mb[2] ?? -1);
-}
-
-/** The trainer's sibling files of an adapter: `<name>.manifest.json` and its signature `<name>.manifest.json.asc`. */
-export function manifestPathsOf(adapterPath: string): { manifest: string; signature: string } {
-  const manifest = join(dirname(adapterPath), `${adapterName(basename(adapterPath))}.manifest.json`);
-  return { manifest, signature: `${manifest}.asc` };
-}
+// Defined once in @sarai/formats (adapter naming, hashing): import them from there. Re-exported only until
+// service.ts (ported concurrently) imports sha256File from @sarai/formats directly.
+export { sha256File } from '@sarai/formats';
 
 /**
  * Why an adapter was refused (metric label `reason`, AdaptersReply.rejected[].reason prefix):
@@ -58,20 +44,6 @@ export const ADAPTER_REJECT_REASONS = [
 ] as const;
 export type AdapterRejectReason = (typeof ADAPTER_REJECT_REASONS)[number];
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
-
-/** The fields of the trainer's manifest (`sarai.lora-manifest/v1`) a skill relies on; the rest is not checked. */
-export const AdapterManifestSchema = z.looseObject({
-  schema: z.literal('sarai.lora-manifest/v1'),
-  adapter: z.looseObject({
-    file: z.string().min(1),
-    sha256: sha256Hex,
-    bytes: z.number().int().nonnegative(),
-  }),
-  baseModel: z.looseObject({ file: z.string(), sha256: sha256Hex, architecture: z.string() }),
-});
-export type AdapterManifest = z.infer<typeof AdapterManifestSchema>;
-
 /** The base model an adapter must fit. */
 export interface BaseModelIdentity {
   sha256: string;
@@ -94,20 +66,11 @@ export interface VerifiedAdapter {
 export type AdapterVerdict =
   { ok: true; adapter: VerifiedAdapter } | { ok: false; reason: AdapterRejectReason; message: string };
 
-/** sha256 (hex) of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 const reject = (reason: AdapterRejectReason, message: string): AdapterVerdict => ({
   ok: false,
   reason,
   message,
 });
-
-const errMsg = (e: unknown) => (e as Error)?.message ?? String(e);
 
 /** Bytes of a tensor's data for the types adapters use; undefined when unknown (llama.cpp checks those). */
 function tensorDataBytes(type: number, elements: number): number | undefined {
@@ -139,7 +102,7 @@ export async function checkAdapterGguf(
       readTensorInfo: true,
     });
   } catch (e) {
-    return reject('corrupt', `not a readable GGUF file: ${errMsg(e)}`);
+    return reject('corrupt', `not a readable GGUF file: ${errorMessage(e)}`);
   }
   const general = info.metadata?.general as { type?: unknown; architecture?: unknown } | undefined;
   const adapter = (info.metadata as { adapter?: { type?: unknown } } | undefined)?.adapter;
@@ -200,7 +163,7 @@ export async function verifyAdapter(options: {
   signaturePath?: string;
 }): Promise<AdapterVerdict> {
   const fileName = basename(options.adapterPath);
-  const paths = manifestPathsOf(options.adapterPath);
+  const paths = adapterArtifacts(options.adapterPath);
   const manifestPath = options.manifestPath ?? paths.manifest;
   const signaturePath = options.signaturePath ?? paths.signature;
   const readOrNull = (p: string) => readFile(p, 'utf8').catch(() => null);
@@ -215,11 +178,11 @@ export async function verifyAdapter(options: {
     });
     if (!verdict.valid)
       return reject('bad-signature', `manifest signature rejected (${verdict.reason}): ${verdict.message}`);
-    let manifest: AdapterManifest;
+    let manifest: AdapterManifestIdentity;
     try {
-      manifest = AdapterManifestSchema.parse(JSON.parse(text));
+      manifest = AdapterManifestIdentitySchema.parse(JSON.parse(text));
     } catch (e) {
-      return reject('bad-manifest', `malformed manifest: ${errMsg(e).slice(0, 300)}`);
+      return reject('bad-manifest', `malformed manifest: ${errorMessage(e).slice(0, 300)}`);
     }
     if (manifest.adapter.file !== fileName)
       return reject(
@@ -251,6 +214,6 @@ export async function verifyAdapter(options: {
       },
     };
   } catch (e) {
-    return reject('corrupt', `cannot read ${fileName}: ${errMsg(e)}`);
+    return reject('corrupt', `cannot read ${fileName}: ${errorMessage(e)}`);
   }
 }

@@ -31,16 +31,9 @@ export {
 } from './service.js';
 export { createDraftMetrics, type DraftMetrics, type DraftMetricsState } from './metrics.js';
 export {
-  ADAPTER_FILE,
   ADAPTER_REJECT_REASONS,
-  AdapterManifestSchema,
-  adapterName,
   checkAdapterGguf,
-  compareAdapterFiles,
-  manifestPathsOf,
-  sha256File,
   verifyAdapter,
-  type AdapterManifest,
   type AdapterRejectReason,
   type AdapterVerdict,
   type BaseModelIdentity,

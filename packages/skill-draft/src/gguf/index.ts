@@ -1,15 +1,5 @@
-// GGUF writer: seeded random-weight models and LoRA adapters (tests, benchmarks, trainer fixtures).
-export { Prng } from './prng.js';
-export {
-  GgmlType,
-  TYPE_LAYOUT,
-  decode,
-  encode,
-  f16ToF32,
-  f32ToF16,
-  tensorBytes,
-  type GgmlTypeName,
-} from './quant.js';
+// Seeded random-weight GGUF models and LoRA adapters (tests, benchmarks, trainer fixtures): the model-specific
+// parts (tokenizer, presets, tensor layout). The GGUF writer, the quantizers and the PRNG are @sarai/formats'.
 export {
   CHATML_TEMPLATE,
   QWEN_SPECIALS,
@@ -20,14 +10,6 @@ export {
   type ByteLevelVocabOptions,
   type TokenClass,
 } from './tokenizer.js';
-export {
-  ggufHeader,
-  meta,
-  writeGguf,
-  type GgufFileSpec,
-  type GgufMetaValue,
-  type GgufTensorSpec,
-} from './writer.js';
 export {
   MODEL_PRESETS,
   ensureModel,

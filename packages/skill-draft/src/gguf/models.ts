@@ -1,11 +1,29 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import {
+  Prng,
+  isFormatsError,
+  meta,
+  writeGguf as writeGgufFile,
+  type GgmlTypeName,
+  type GgufFileSpec,
+  type GgufMetaValue,
+  type GgufTensorSpec,
+} from '@sarai/formats';
 import { DraftError } from '../errors.js';
-import { Prng } from './prng.js';
-import type { GgmlTypeName } from './quant.js';
 import { CHATML_TEMPLATE, QWEN_SPECIALS, byteLevelVocab, type ByteLevelVocab } from './tokenizer.js';
-import { meta, writeGguf, type GgufMetaValue, type GgufTensorSpec } from './writer.js';
+
+/** @sarai/formats' GGUF writer with this package's error code (DRAFT_GGUF_INVALID for an invalid spec). */
+async function writeGguf(path: string, spec: GgufFileSpec): Promise<{ bytes: number }> {
+  try {
+    return await writeGgufFile(path, spec);
+  } catch (e) {
+    if (isFormatsError(e, 'FORMATS_GGUF_INVALID'))
+      throw new DraftError('DRAFT_GGUF_INVALID', e.message, { cause: e });
+    throw e;
+  }
+}
 
 /** Transformer dimensions of a generated model. */
 export interface ModelDims {

@@ -2,16 +2,24 @@
 // trainer's format (`sarai.lora-manifest/v1`, serialized as the trainer does) with an armored detached signature,
 // published in the trainer's order (signature, manifest, then the adapter, each by rename).
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import {
+  ADAPTER_FILE,
+  adapterArtifacts,
+  compareAdapterFiles,
+  meta as gguf,
+  serializeAdapterManifest,
+  sha256File,
+  sha256Text,
+  writeGguf,
+  type AdapterManifest,
+} from '@sarai/formats';
 import { PromptSigner, generateSigningKeyPair, type GeneratedKeyPair } from '@sarai/signer';
-import { ADAPTER_FILE, compareAdapterFiles, manifestPathsOf } from '../adapter-verify.js';
 import { generateLoraAdapter } from '../gguf/models.js';
-import { meta as gguf, writeGguf } from '../gguf/writer.js';
 
 export interface TestKey {
   pair: GeneratedKeyPair;
@@ -23,12 +31,8 @@ export async function testKey(name = 'SARAi adapters test'): Promise<TestKey> {
   return { pair, signer: await PromptSigner.fromKey(pair.privateKeyArmored) };
 }
 
-const sha256Of = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
-
-/** sha256 of a file (small files: read at once). */
-export async function fileSha256(path: string): Promise<string> {
-  return sha256Of(await readFile(path));
-}
+/** sha256 of a file (@sarai/formats' `sha256File`). */
+export { sha256File as fileSha256 };
 
 /** The next unused published name in `dir`: `lora_20261124`, then `lora_20261124-1`, ... after the newest file. */
 export async function nextAdapterFileName(dir: string, date = '20261124'): Promise<string> {
@@ -39,7 +43,7 @@ export async function nextAdapterFileName(dir: string, date = '20261124'): Promi
   return `lora_${m[1]}-${Number(m[2] ?? 0) + 1}.gguf`;
 }
 
-/** A manifest exactly as @sarai/lora-trainer writes it (field order and `JSON.stringify(…, null, 2) + "\n"`). */
+/** A manifest exactly as @sarai/lora-trainer writes it (@sarai/formats' schema and serialization). */
 export function trainerManifest(o: {
   adapterFile: string;
   adapterSha256: string;
@@ -50,13 +54,13 @@ export function trainerManifest(o: {
   architecture: string;
   fingerprint: string;
 }): string {
-  const manifest = {
+  const manifest: AdapterManifest = {
     schema: 'sarai.lora-manifest/v1',
     adapter: { file: o.adapterFile, sha256: o.adapterSha256, bytes: o.adapterBytes },
     baseModel: { file: o.baseFile, sha256: o.baseSha256, bytes: o.baseBytes, architecture: o.architecture },
     dataset: {
       file: o.adapterFile.replace(/\.gguf$/, '.dataset.jsonl'),
-      sha256: sha256Of(''),
+      sha256: sha256Text(''),
       train: 0,
       eval: 0,
       evalHeldOut: false,
@@ -90,7 +94,7 @@ export function trainerManifest(o: {
     trainer: { name: '@sarai/lora-trainer', version: '0.1.0', llamaVersion: 'test', template: 'model' },
     signer: { fingerprint: o.fingerprint },
   };
-  return JSON.stringify(manifest, null, 2) + '\n';
+  return serializeAdapterManifest(manifest);
 }
 
 export interface PublishOptions {
@@ -151,7 +155,7 @@ export async function publishTestAdapter(o: PublishOptions): Promise<{ path: str
   const base = await stat(o.baseModelPath);
   const text = trainerManifest({
     adapterFile: fileName,
-    adapterSha256: sha256Of(adapter),
+    adapterSha256: sha256Text(adapter),
     adapterBytes: adapter.length,
     baseFile: basename(o.baseModelPath),
     baseSha256: o.baseSha256 ?? (await fileSha256(o.baseModelPath)),
@@ -164,7 +168,7 @@ export async function publishTestAdapter(o: PublishOptions): Promise<{ path: str
     await writeFile(tmp, adapter);
   }
   const dest = join(o.dir, fileName);
-  const paths = manifestPathsOf(dest);
+  const paths = adapterArtifacts(dest);
   const stagedManifest = join(staging, basename(paths.manifest));
   await writeFile(stagedManifest, text);
   if (!o.unsigned) {

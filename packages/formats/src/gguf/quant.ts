@@ -1,6 +1,9 @@
-/** ggml tensor types this writer can produce (values are ggml's `enum ggml_type`). */
+/** ggml tensor types the GGUF writer can produce (values are ggml's `enum ggml_type`). */
 export const GgmlType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
 export type GgmlTypeName = keyof typeof GgmlType;
+
+/** ggml `enum ggml_type` ids SARAi uses anywhere: the writer's types plus I32 (training datasets). */
+export const GGML_TYPE = { ...GgmlType, I32: 26 } as const;
 
 /** Elements per quantization block and bytes per block. */
 export const TYPE_LAYOUT: Record<GgmlTypeName, { blockSize: number; blockBytes: number }> = {

@@ -10,6 +10,7 @@ import { int, num, optional, parse } from './args.js';
 import { CliError, usageError } from './errors.js';
 import type { Io } from './io.js';
 import { openSession, statePaths } from './session.js';
+import { SERVE_USAGE, serveCommand } from './serve/command.js';
 
 export const USAGE = `Usage: sarai <command> [options]
 
@@ -24,7 +25,7 @@ Commands:
       --deadline (default 10000 ms per draft call, the seed's).
   loop --test [--embedded]
       Smoke test of a deployment: health of every skill, one Generate, one PreprocessImage, one signed loop.
-  validate-autocorrection [--dataset FILE] [--embedded] [--iterations N] [--max-tokens N] [--deadline MS] [--json]
+${SERVE_USAGE}  validate-autocorrection [--dataset FILE] [--embedded] [--iterations N] [--max-tokens N] [--deadline MS] [--json]
       Run a task set with external checkers; report wrong→right, right→wrong and the net auto-correction rate.
   image cache-stats [--addr HOST:PORT] [--json]
       Hit/miss/eviction statistics of skill-image's shared cache.
@@ -306,6 +307,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     switch (cmd) {
       case 'loop':
         return await cmdLoop(rest, io);
+      case 'serve':
+        return await serveCommand(rest, io);
       case 'validate-autocorrection':
         return await validateAutocorrection(rest, io);
       case 'image':

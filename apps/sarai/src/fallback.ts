@@ -42,15 +42,18 @@ export function localFallbacks(io: Io, opts: { imageCache: string; standInModel?
           );
           const r = await (
             await draftEngine
-          ).generate({
-            prompt,
-            maxTokens: o.maxTokens,
-            stop: o.stop,
-            temperature: o.temperature,
-            logprobs: true,
-            ...(o.grammar ? { grammar: o.grammar } : {}),
-            ...(o.seed !== undefined ? { seed: o.seed } : {}),
-          });
+          ).generate(
+            {
+              prompt,
+              maxTokens: o.maxTokens,
+              stop: o.stop,
+              temperature: o.temperature,
+              logprobs: true,
+              ...(o.grammar ? { grammar: o.grammar } : {}),
+              ...(o.seed !== undefined ? { seed: o.seed } : {}),
+            },
+            o.signal ? { signal: o.signal } : {},
+          );
           return { text: r.text, ...(r.meanLogprob !== undefined ? { meanLogprob: r.meanLogprob } : {}) };
         },
       }

@@ -15,11 +15,8 @@ fi
 
 step 'workspace in sync (TS project references)'
 $nx sync:check
-step 'generated code is current'
-$nx run @sarai/proto:check-generated --skip-nx-cache
-step 'contract: buf lint + breaking-change check'
-$nx run @sarai/proto:proto-lint --skip-nx-cache
-$nx run @sarai/proto:breaking --skip-nx-cache
+step 'contracts: generated code is current, buf lint, breaking-change check (@sarai/proto and every *-contract)'
+$nx run-many -t check-generated proto-lint breaking --parallel=2 --outputStyle=static --skip-nx-cache
 step 'formatting'
 node_modules/.bin/prettier --check . --log-level warn
 

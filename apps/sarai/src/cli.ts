@@ -18,13 +18,15 @@ Commands:
   loop "prompt" [--image FILE] [--embedded] [--iterations N] [--threshold X] [--max-tokens N] [--seed N]
        [--deadline MS] [--json]
       Answer a prompt with the Omni-Loop (draft → signed self-reflection → improved answer, up to 3 iterations).
-      Skills are reached at SARAI_SKILL_DRAFT_ADDR / SARAI_SKILL_IMAGE_ADDR (default: the compose names
-      skill-draft:50051, skill-image:50051). --embedded starts both skills as local processes on loopback with a
-      generated stand-in model (random weights: its answers are noise). Point SARAI_DRAFT_MODEL at a real GGUF file
+      Skills come from the skill registry (packages/skill-registry/skills/*.json, plus SARAI_SKILLS_FILE) and are
+      reached at SARAI_SKILL_<NAME>_ADDR (default: the compose names, e.g. skill-draft:50051). --embedded starts
+      every registered skill as a local process on loopback, the draft skill with a generated stand-in model
+      (random weights: its answers are noise). Point SARAI_DRAFT_MODEL at a real GGUF file
       for real answers; SARAI_FALLBACK_MODEL is the local model used when the draft skill is down or slower than
       --deadline (default 10000 ms per draft call, the seed's).
   loop --test [--embedded]
-      Smoke test of a deployment: health of every skill, one Generate, one PreprocessImage, one signed loop.
+      Smoke test of a deployment: health of every registered skill, one Generate, one PreprocessImage, one signed
+      loop.
 ${SERVE_USAGE}  validate-autocorrection [--dataset FILE] [--embedded] [--iterations N] [--max-tokens N] [--deadline MS] [--json]
       Run a task set with external checkers; report wrong→right, right→wrong and the net auto-correction rate.
   image cache-stats [--addr HOST:PORT] [--json]
@@ -161,17 +163,19 @@ async function smokeTest(io: Io, embedded: boolean): Promise<number> {
     }
   };
   try {
-    for (const name of ['draft', 'image']) {
+    // Every registered skill (the embedded ones started, or every one the deployment runs), then one call per role.
+    for (const name of session.deployment.skills ?? session.pool.registry.names()) {
       const h = session.pool.get(name);
       await step(`${name} health (${h.address})`, async () => {
-        const { response } = await h.conn.grpcHealth.check({ service: '' }, { timeout: 3_000 });
+        const service = session.pool.entry(name)?.healthService ?? '';
+        const { response } = await h.conn.grpcHealth.check({ service }, { timeout: 3_000 });
         const s = grpcHealthV1.HealthCheckResponse_ServingStatus[response.status];
         if (s !== 'SERVING') throw new Error(`status ${s}`);
         return s;
       });
     }
     await step('draft Generate', async () => {
-      const { response } = await session.pool.get('draft').conn.skill.generate(
+      const { response } = await session.pool.forRole('draft').conn.skill.generate(
         {
           prompt: 'Say hi.',
           maxTokens: 8,
@@ -187,7 +191,7 @@ async function smokeTest(io: Io, embedded: boolean): Promise<number> {
     });
     await step('image PreprocessImage', async () => {
       const { response } = await session.pool
-        .get('image')
+        .forRole('image')
         .conn.skill.preprocessImage(
           { imageData: testPng(), format: 'webp', quality: 80, maxDimension: 0 },
           { timeout: 10_000 },

@@ -1,10 +1,11 @@
 import { connectSkill, grpcHealthV1 } from '@sarai/proto';
+import { loadRegistry, type SkillEntry, type SkillRegistry } from '@sarai/skill-registry';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
@@ -17,6 +18,8 @@ export interface Deployment {
   /** The model file the embedded draft skill serves (also usable by the local fallback). */
   standInModel?: string;
   addresses: Record<string, string>;
+  /** Registered skills this deployment started (embedded) or expects (compose), in name order. */
+  skills?: readonly string[];
   /** PIDs of skill processes on this machine (RAM figures). */
   skillPids(): number[];
   stop(): Promise<void>;
@@ -133,52 +136,111 @@ async function stopChild(c: Child): Promise<void> {
   clearTimeout(t);
 }
 
+/** Values of the registry's `embedded.env` placeholders. */
+interface Placeholders {
+  state: string;
+  imageCache: string;
+  draftModel?: string;
+  tmp: string;
+}
+
+function resolveEnv(
+  entry: SkillEntry,
+  env: Record<string, string>,
+  values: Placeholders,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    out[k] = v.replace(/\{(state|imageCache|draftModel|tmp)\}/g, (_, key: keyof Placeholders) => {
+      const value = values[key];
+      if (value === undefined) {
+        throw new CliError('CLI_CONFIG', `embedded skill "${entry.name}": no value for {${key}} in ${k}`);
+      }
+      return value;
+    });
+  }
+  return out;
+}
+
+/** Registered skills `--embedded` starts: those with a workspace package and `embedded` not false. */
+export function embeddedSkills(registry: SkillRegistry): SkillEntry[] {
+  return registry.skills.filter((s) => s.embedded !== false && s.package !== undefined);
+}
+
 /**
- * Starts skill-draft and skill-image as local processes on loopback (no Docker needed), waits until both are
- * SERVING, and returns their addresses. The draft skill serves `SARAI_DRAFT_MODEL` or a generated stand-in.
+ * Starts every registered skill that supports embedded mode (@sarai/skill-registry: a `package` and `embedded` not
+ * false) as a local process on loopback (no Docker needed), waits until all are SERVING, and returns their addresses.
+ * A skill whose embedded env names `{draftModel}` gets `SARAI_DRAFT_MODEL` or a generated stand-in model.
  */
 export async function startEmbedded(
   io: Io,
-  opts: { imageCache: string; stateDir?: string; say: (t: string) => void },
+  opts: { imageCache: string; stateDir?: string; say: (t: string) => void; registry?: SkillRegistry },
 ): Promise<Deployment> {
   const stateDir = opts.stateDir ?? dirname(opts.imageCache);
-  const model = await embeddedModel(io, stateDir);
-  await mkdir(opts.imageCache, { recursive: true });
-  const [draftPort, imagePort] = [await freePort(), await freePort()];
-  const base = { ...io.env, HOST: '127.0.0.1', METRICS_PORT: '-1', LOG_LEVEL: io.env['LOG_LEVEL'] || 'warn' };
-  opts.say(
-    `starting embedded skills on 127.0.0.1:${draftPort} (draft) and 127.0.0.1:${imagePort} (image)...\n`,
+  const skills = embeddedSkills(opts.registry ?? loadRegistry({ env: io.env }));
+  const wantsModel = skills.some(
+    (s) => s.embedded !== false && Object.values(s.embedded.env).some((v) => v.includes('{draftModel}')),
   );
-  const children = [
-    start('draft', skillMain('@sarai/skill-draft'), {
+  const model = wantsModel ? await embeddedModel(io, stateDir) : undefined;
+  await mkdir(opts.imageCache, { recursive: true });
+  const tmp = await mkdtemp(join(tmpdir(), 'sarai-embedded-'));
+  const base = { ...io.env, HOST: '127.0.0.1', METRICS_PORT: '-1', LOG_LEVEL: io.env['LOG_LEVEL'] || 'warn' };
+  const planned: { entry: SkillEntry; port: number; env: NodeJS.ProcessEnv }[] = [];
+  for (const entry of skills) {
+    if (entry.embedded === false) continue;
+    const port = await freePort();
+    const dir = join(tmp, entry.name);
+    await mkdir(dir, { recursive: true });
+    const values: Placeholders = {
+      state: stateDir,
+      imageCache: opts.imageCache,
+      tmp: dir,
+      ...(model ? { draftModel: model.path } : {}),
+    };
+    const env = {
       ...base,
-      PORT: String(draftPort),
-      MODEL_PATH: model.path,
-    }),
-    start('image', skillMain('@sarai/skill-image'), {
-      ...base,
-      PORT: String(imagePort),
-      CACHE_DIR: opts.imageCache,
-    }),
-  ];
-  const addresses = { draft: `127.0.0.1:${draftPort}`, image: `127.0.0.1:${imagePort}` };
+      ...entry.env,
+      ...resolveEnv(entry, entry.embedded.env, values),
+      SKILL_NAME: entry.name,
+    };
+    planned.push({ entry, port, env: { ...env, PORT: String(port) } });
+  }
+  opts.say(
+    `starting embedded skills on ${planned.map((p) => `127.0.0.1:${p.port} (${p.entry.name})`).join(', ')}...\n`,
+  );
+  for (const p of planned)
+    if (p.entry.embedded !== false && p.entry.embedded.notice) opts.say(`note: ${p.entry.embedded.notice}\n`);
+  const children: Child[] = [];
+  const addresses: Record<string, string> = {};
   try {
-    await Promise.all([
-      waitServing(children[0] as Child, addresses.draft, 120_000),
-      waitServing(children[1] as Child, addresses.image, 60_000),
-    ]);
+    for (const p of planned) {
+      children.push(start(p.entry.name, skillMain(p.entry.package as string), p.env));
+      addresses[p.entry.name] = `127.0.0.1:${p.port}`;
+    }
+    await Promise.all(
+      planned.map((p, i) =>
+        waitServing(
+          children[i] as Child,
+          addresses[p.entry.name] as string,
+          p.entry.embedded === false ? 60_000 : p.entry.embedded.startTimeoutMs,
+        ),
+      ),
+    );
   } catch (e) {
     await Promise.all(children.map(stopChild));
+    await rm(tmp, { recursive: true, force: true });
     throw e;
   }
   return {
     embedded: true,
-    standIn: model.standIn,
-    standInModel: model.path,
+    standIn: model?.standIn ?? false,
+    ...(model ? { standInModel: model.path } : {}),
     addresses,
+    skills: planned.map((p) => p.entry.name),
     skillPids: () => children.map((c) => c.proc.pid ?? 0).filter((p) => p > 0),
     stop: async () => {
       await Promise.all(children.map(stopChild));
+      await rm(tmp, { recursive: true, force: true });
     },
   };
 }

@@ -1,12 +1,12 @@
 // Public API of @sarai/loop-core: the Omni-Loop over gRPC skills.
 export { LoopError, type LoopErrorCode } from './errors.js';
 export {
-  DEFAULT_SKILL_ADDRESSES,
   SkillHandle,
   SkillPool,
   isSkillFailure,
   type BreakerOptions,
   type BreakerState,
+  type SkillAction,
   type SkillHealthState,
   type SkillPoolOptions,
 } from './skill-pool.js';

@@ -58,9 +58,9 @@ export interface OmniLoopOptions {
   stop?: string[];
   grammar?: string;
   seed?: number;
-  /** Deadline of one draft call. Default 10 s (the seed's). */
+  /** Deadline of one draft call. Default: the `deadlineMs` of the skill with role `draft` in the registry (10 s, the seed's). */
   draftDeadlineMs?: number;
-  /** Deadline of one image call. Default 5 s (the seed's). */
+  /** Deadline of one image call. Default: the registry's `deadlineMs` of the `image` role (5 s, the seed's). */
   imageDeadlineMs?: number;
   imageFormat?: string;
   imageQuality?: number;
@@ -170,8 +170,8 @@ export class OmniLoop {
       maxTokens: opts.maxTokens ?? 256,
       temperature: opts.temperature ?? 0.7,
       stop: opts.stop ?? ['</response>', '\n\n\n'],
-      draftDeadlineMs: opts.draftDeadlineMs ?? 10_000,
-      imageDeadlineMs: opts.imageDeadlineMs ?? 5_000,
+      draftDeadlineMs: opts.draftDeadlineMs ?? opts.pool.registry.byRole('draft')?.deadlineMs ?? 10_000,
+      imageDeadlineMs: opts.imageDeadlineMs ?? opts.pool.registry.byRole('image')?.deadlineMs ?? 5_000,
       imageFormat: opts.imageFormat ?? 'webp',
       imageQuality: opts.imageQuality ?? 85,
       checkers: opts.checkers ?? [],
@@ -384,7 +384,7 @@ export class OmniLoop {
       ...(run.signal ? { signal: run.signal } : {}),
     };
     try {
-      const reply = await this.o.pool.get('draft').call(
+      const reply = await this.o.pool.forRole('draft').call(
         (skill, callOpts) =>
           skill.generate(
             {
@@ -439,7 +439,7 @@ export class OmniLoop {
     const req = { format: this.o.imageFormat, quality: this.o.imageQuality };
     try {
       const r = await this.o.pool
-        .get('image')
+        .forRole('image')
         .call(
           (skill, callOpts) =>
             skill.preprocessImage(

@@ -1,6 +1,6 @@
 import type { CheckResult } from './checkers.js';
 
-/** What skill-image (or the local fallback) said about an attached image. */
+/** What the skill with the `image` role (or the local fallback) said about an attached image. */
 export interface ImageInfo {
   path: string;
   perceptualHash: string;

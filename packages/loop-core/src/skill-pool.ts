@@ -6,15 +6,16 @@ import {
   type SkillClient,
   type SkillConnection,
 } from '@sarai/proto';
+import {
+  addressEnv,
+  defaultAddress,
+  loadRegistry,
+  type SkillEntry,
+  type SkillRegistry,
+} from '@sarai/skill-registry';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { LoopError } from './errors.js';
-
-/** Compose service names by default (the deployment's network); override with `SARAI_SKILL_<NAME>_ADDR`. */
-export const DEFAULT_SKILL_ADDRESSES: Readonly<Record<string, string>> = {
-  draft: 'skill-draft:50051',
-  image: 'skill-image:50051',
-};
 
 export type SkillHealthState = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN';
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -30,9 +31,18 @@ export interface BreakerOptions {
 }
 
 export interface SkillPoolOptions {
-  /** name → gRPC address; missing names come from `SARAI_SKILL_<NAME>_ADDR`, then {@link DEFAULT_SKILL_ADDRESSES}. */
+  /**
+   * name → gRPC address; missing names come from `SARAI_SKILL_<NAME>_ADDR`, then the registry entry's `address`
+   * (default: the compose service `skill-<name>:<port>`).
+   */
   addresses?: Record<string, string>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * The skills (deadline, breaker, health service, roles, default address). Default: `loadRegistry({ env })`, i.e.
+   * the built-in entries plus the user file in `SARAI_SKILLS_FILE`.
+   */
+  registry?: SkillRegistry;
+  /** Overrides the registry's breaker settings for every skill. */
   breaker?: BreakerOptions;
   /** Watch grpc.health.v1 of every skill and fail fast while it says NOT_SERVING (default true). */
   watchHealth?: boolean;
@@ -59,7 +69,16 @@ export function isSkillFailure(e: unknown): boolean {
   return true;
 }
 
-type Action = (skill: SkillClient, opts: RpcOptions) => Promise<unknown>;
+/**
+ * A call through a skill's channel: `skill` is the core `skills.Skill` client; skills with their own contract build
+ * their client on `transport` (e.g. `new SandboxClient(transport)`).
+ */
+export type SkillAction<T> = (
+  skill: SkillClient,
+  opts: RpcOptions,
+  transport: SkillConnection['transport'],
+) => Promise<T>;
+type Action = SkillAction<unknown>;
 
 /** One skill: a channel, a circuit breaker and the last health the skill reported. */
 export class SkillHandle {
@@ -69,24 +88,35 @@ export class SkillHandle {
   private readonly abort = new AbortController();
   private closed = false;
   private readonly resetTimeoutMs: number;
+  private readonly healthService: string;
 
   constructor(
     readonly name: string,
     readonly address: string,
-    opts: { breaker?: BreakerOptions; watchHealth?: boolean; maxMessageBytes?: number; logger?: Logger },
+    opts: {
+      breaker?: BreakerOptions;
+      watchHealth?: boolean;
+      maxMessageBytes?: number;
+      logger?: Logger;
+      /** grpc.health.v1 service name to watch ("" = the whole server). */
+      healthService?: string;
+    },
   ) {
     this.conn = connectSkill(address, opts.maxMessageBytes ? { maxMessageBytes: opts.maxMessageBytes } : {});
+    this.healthService = opts.healthService ?? '';
     const b = opts.breaker ?? {};
     this.resetTimeoutMs = b.resetTimeoutMs ?? 5_000;
     this.breaker = new CircuitBreaker(
       (action: Action, deadlineMs: number, signal: AbortSignal | undefined) =>
-        action(this.conn.skill, { timeout: deadlineMs, ...(signal ? { abort: signal } : {}) }).catch(
-          (e: unknown) => {
-            // A caller's abort is not the skill's failure: LOOP_CANCELLED is filtered out of the breaker's counts.
-            if (signal?.aborted) throw cancelled(this.name, e);
-            throw e;
-          },
-        ),
+        action(
+          this.conn.skill,
+          { timeout: deadlineMs, ...(signal ? { abort: signal } : {}) },
+          this.conn.transport,
+        ).catch((e: unknown) => {
+          // A caller's abort is not the skill's failure: LOOP_CANCELLED is filtered out of the breaker's counts.
+          if (signal?.aborted) throw cancelled(this.name, e);
+          throw e;
+        }),
       {
         // Deadlines are gRPC's (they also stop the work on the server); the breaker only counts outcomes.
         timeout: false,
@@ -118,11 +148,7 @@ export class SkillHandle {
    * breaker is open or the skill reports NOT_SERVING; caller errors (INVALID_ARGUMENT, ...) pass through as RpcError.
    * Aborting `signal` cancels the gRPC call (the skill stops its work) and rejects with LOOP_CANCELLED.
    */
-  async call<T>(
-    action: (skill: SkillClient, opts: RpcOptions) => Promise<T>,
-    deadlineMs: number,
-    signal?: AbortSignal,
-  ): Promise<T> {
+  async call<T>(action: SkillAction<T>, deadlineMs: number, signal?: AbortSignal): Promise<T> {
     if (signal?.aborted) throw cancelled(this.name);
     if (this.healthState === 'NOT_SERVING') {
       throw new LoopError(
@@ -149,7 +175,10 @@ export class SkillHandle {
     let backoff = 250;
     while (!this.closed) {
       try {
-        const call = this.conn.grpcHealth.watch({ service: '' }, { abort: this.abort.signal });
+        const call = this.conn.grpcHealth.watch(
+          { service: this.healthService },
+          { abort: this.abort.signal },
+        );
         for await (const m of call.responses) {
           backoff = 250;
           const s =
@@ -181,23 +210,61 @@ function cancelled(skill: string, cause?: unknown): LoopError {
   });
 }
 
-/** The seed's `get_model_pool().get_skill_client(name)`: one channel and breaker per skill name. */
+/**
+ * The seed's `get_model_pool().get_skill_client(name)`: one channel and breaker per skill name. Which skills exist,
+ * where they listen, their deadlines and breaker settings come from the skill registry (@sarai/skill-registry).
+ */
 export class SkillPool {
   private readonly handles = new Map<string, SkillHandle>();
+  private registryCache: SkillRegistry | undefined;
 
-  constructor(private readonly opts: SkillPoolOptions = {}) {}
+  constructor(private readonly opts: SkillPoolOptions = {}) {
+    this.registryCache = opts.registry;
+  }
 
-  /** Address a skill name resolves to (explicit option, then `SARAI_SKILL_<NAME>_ADDR`, then the compose default). */
+  /** The registry this pool resolves skills in (loaded on first use unless given). */
+  get registry(): SkillRegistry {
+    this.registryCache ??= loadRegistry({ env: this.opts.env ?? process.env });
+    return this.registryCache;
+  }
+
+  /** The registry entry of `name`, or undefined for a skill known only by address. */
+  entry(name: string): SkillEntry | undefined {
+    return this.registry.find(name);
+  }
+
+  /** Name of the skill that plays `role` in the loop (e.g. `draft`, `image`); LOOP_UNKNOWN_SKILL when none does. */
+  nameFor(role: string): string {
+    const e = this.registry.byRole(role);
+    if (!e) {
+      throw new LoopError(
+        'LOOP_UNKNOWN_SKILL',
+        `no registered skill has the role "${role}": add "roles": ["${role}"] to a skill's registry entry (packages/skill-registry/skills/ or SARAI_SKILLS_FILE)`,
+      );
+    }
+    return e.name;
+  }
+
+  /** The skill playing `role`. */
+  forRole(role: string): SkillHandle {
+    return this.get(this.nameFor(role));
+  }
+
+  /** Default deadline of one call to `name`, ms (registry `deadlineMs`; 5 s for unregistered skills). */
+  deadlineOf(name: string): number {
+    return this.entry(name)?.deadlineMs ?? 5_000;
+  }
+
+  /** Address a skill name resolves to (explicit option, then `SARAI_SKILL_<NAME>_ADDR`, then the registry). */
   addressOf(name: string): string {
     const env = this.opts.env ?? process.env;
+    const entry = this.entry(name);
     const addr =
-      this.opts.addresses?.[name] ??
-      env[`SARAI_SKILL_${name.toUpperCase().replace(/-/g, '_')}_ADDR`] ??
-      DEFAULT_SKILL_ADDRESSES[name];
+      this.opts.addresses?.[name] ?? env[addressEnv(name)] ?? (entry ? defaultAddress(entry) : undefined);
     if (!addr) {
       throw new LoopError(
         'LOOP_UNKNOWN_SKILL',
-        `no address for skill "${name}": set SARAI_SKILL_${name.toUpperCase()}_ADDR=host:port`,
+        `no address for skill "${name}": set ${addressEnv(name)}=host:port or register it (SARAI_SKILLS_FILE)`,
       );
     }
     return addr;
@@ -206,7 +273,12 @@ export class SkillPool {
   get(name: string): SkillHandle {
     let h = this.handles.get(name);
     if (!h) {
-      h = new SkillHandle(name, this.addressOf(name), this.opts);
+      const entry = this.entry(name);
+      h = new SkillHandle(name, this.addressOf(name), {
+        ...this.opts,
+        breaker: { ...entry?.breaker, ...this.opts.breaker },
+        ...(entry ? { healthService: entry.healthService } : {}),
+      });
       this.handles.set(name, h);
     }
     return h;

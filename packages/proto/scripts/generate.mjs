@@ -2,15 +2,33 @@
 // Regenerates src/gen from proto/ with buf + protobuf-ts (no protoc download), then makes the
 // output valid for `module: nodenext` (relative imports need an explicit `.js` extension).
 // `--check` regenerates into a temporary directory and fails when src/gen is stale.
+// Runs on the contract package in the working directory (Nx runs it with cwd = the project root): @sarai/proto and
+// every per-skill contract package (`packages/<skill>-contract`, its own buf.yaml) use the same plugin options,
+// those of packages/proto/buf.gen.yaml, unless the package has its own buf.gen.yaml.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const protoPkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const workspace = resolve(protoPkg, '../..');
+const root = process.cwd();
 const check = process.argv.includes('--check');
-const bufBin = resolve(root, '../../node_modules/.bin/buf');
+const bufBin = join(workspace, 'node_modules/.bin/buf');
+const pkgName = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).name;
+const genConfig = existsSync(join(root, 'buf.gen.yaml'))
+  ? join(root, 'buf.gen.yaml')
+  : join(protoPkg, 'buf.gen.yaml');
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -33,9 +51,9 @@ const work = mkdtempSync(join(tmpdir(), 'sarai-proto-'));
 try {
   // buf resolves `out` relative to the working directory: generate into a scratch copy.
   cpSync(join(root, 'proto'), join(work, 'proto'), { recursive: true });
-  const genYaml = readFileSync(join(root, 'buf.gen.yaml'), 'utf8').replace(
+  const genYaml = readFileSync(genConfig, 'utf8').replace(
     '../../node_modules/@protobuf-ts/plugin/bin/protoc-gen-ts',
-    resolve(root, '../../node_modules/@protobuf-ts/plugin/bin/protoc-gen-ts'),
+    join(workspace, 'node_modules/@protobuf-ts/plugin/bin/protoc-gen-ts'),
   );
   writeFileSync(join(work, 'buf.gen.yaml'), genYaml);
   cpSync(join(root, 'buf.yaml'), join(work, 'buf.yaml'));
@@ -74,7 +92,9 @@ try {
       if (a !== b) stale.push(f);
     }
     if (stale.length) {
-      console.error(`src/gen is stale (${stale.join(', ')}): run \`npx nx run proto:generate\` and commit.`);
+      console.error(
+        `src/gen is stale (${stale.join(', ')}): run \`npx nx run ${pkgName}:generate\` and commit.`,
+      );
       process.exit(1);
     }
     console.log(`src/gen is up to date (${fresh.length} files).`);

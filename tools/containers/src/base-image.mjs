@@ -16,6 +16,7 @@ import {
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadRegistry, nativeAddonDirs } from '@sarai/skill-registry';
 import { ContainersError } from './errors.mjs';
 import { inspectImage, requireDocker, run } from './exec.mjs';
 
@@ -53,14 +54,11 @@ const PASSWD = `root:x:0:0:root:/root:/sbin/nologin\nsarai:x:${SARAI_UID}:${SARA
 const GROUP = `root:x:0:\nsarai:x:${SARAI_GID}:\n`;
 
 /**
- * Native addons whose shared-library needs the base image must satisfy. Paths are relative to the workspace's
- * node_modules; each entry is a directory whose `.node` / `.so*` files are inspected with ldd.
+ * Native addons whose shared-library needs the base image must satisfy: the union of every registered skill's
+ * `nativeAddons` (@sarai/skill-registry). Paths are relative to the workspace's node_modules; each entry is a
+ * directory whose `.node` / `.so*` files are inspected with ldd.
  */
-export const NATIVE_ADDON_DIRS = Object.freeze([
-  '@img/sharp-linux-x64/lib',
-  '@img/sharp-libvips-linux-x64/lib',
-  '@node-llama-cpp/linux-x64/bins/linux-x64',
-]);
+export const NATIVE_ADDON_DIRS = Object.freeze(nativeAddonDirs(loadRegistry({ userFile: false }).skills));
 
 /** @param {NodeJS.ProcessEnv} [env] */
 export function baseImageName(env = process.env) {
@@ -159,7 +157,7 @@ export async function nativeAddonFiles(workspaceRoot) {
     } catch {
       throw new ContainersError(
         'CONTAINERS_ADDON_MISSING',
-        `native addon dir ${relative(workspaceRoot, abs)} is not installed; run \`npm install\` at the workspace root (sharp and node-llama-cpp are devDependencies of @sarai/containers)`,
+        `native addon dir ${relative(workspaceRoot, abs)} is not installed; run \`npm install\` at the workspace root (the native addons of the registered skills must be installed: add the skill's package or its addon as a devDependency of @sarai/containers)`,
       );
     }
     for (const name of names.sort()) if (/\.node$|\.so(\.|$)/.test(name)) files.push(join(abs, name));

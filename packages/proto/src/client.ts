@@ -144,3 +144,31 @@ export function connectSkill(address: string, opts: ConnectOptions = {}): SkillC
     close: () => transport.close(),
   };
 }
+
+/** A skill error recovered from a failed call: the stable code, the message after it and the gRPC status name. */
+export interface SkillErrorInfo {
+  code: string;
+  message: string;
+  status: string;
+}
+
+const WIRE_ERROR = /^([A-Z][A-Z0-9]*_[A-Z0-9_]+): ([\s\S]*)$/;
+
+/**
+ * The skill error code carried by a failed call (`RpcError` whose message is `"<CODE>: <message>"`, the format every
+ * skill sends), or undefined for any other error (transport failures, deadlines set by the client, ...).
+ */
+export function skillErrorOf(e: unknown): SkillErrorInfo | undefined {
+  if (!(e instanceof RpcError)) return undefined;
+  const m = WIRE_ERROR.exec(decodeURIComponentSafe(e.message));
+  return m ? { code: m[1] as string, message: m[2] as string, status: e.code } : undefined;
+}
+
+/** grpc-web/grpc-js may percent-encode status details; plain text passes through unchanged. */
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return /%[0-9A-F]{2}/i.test(s) ? decodeURIComponent(s) : s;
+  } catch {
+    return s;
+  }
+}

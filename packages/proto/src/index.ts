@@ -40,8 +40,18 @@ export {
   connectSkill,
   messageLimitInterceptor,
   type ConnectOptions,
+  skillErrorOf,
   type SkillConnection,
+  type SkillErrorInfo,
 } from './client.js';
-export { SkillHealth, bindServer, createGrpcServer, rpcStatus, type ServingStatus } from './server.js';
+export {
+  SKILL_ERROR_CODE,
+  SkillHealth,
+  bindServer,
+  createGrpcServer,
+  rpcStatus,
+  skillErrorStatus,
+  type ServingStatus,
+} from './server.js';
 export { RpcError, type RpcOptions } from '@protobuf-ts/runtime-rpc';
 export { status as GrpcStatus } from '@grpc/grpc-js';

@@ -17,9 +17,17 @@ export function createGrpcServer(opts: MessageLimitOptions & { serverOptions?: S
   return new Server({ ...grpcOptions(opts), ...opts.serverOptions });
 }
 
-/** Binds insecurely (skills sit on loopback or a private network) and resolves with the bound port. */
+/**
+ * Binds insecurely (skills sit on loopback, a private network or a unix socket: `host` = `unix:/path`, port ignored)
+ * and resolves with the bound port.
+ */
 export function bindServer(server: Server, host: string, port: number): Promise<number> {
-  const target = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+  // `unix:/path` listens on a unix socket (skills run with `--network none` reach the host only through one).
+  const target = host.startsWith('unix:')
+    ? host
+    : host.includes(':') && !host.startsWith('[')
+      ? `[${host}]:${port}`
+      : `${host}:${port}`;
   return new Promise((resolve, reject) => {
     server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
@@ -30,6 +38,21 @@ export function bindServer(server: Server, host: string, port: number): Promise<
 /** A status a grpc-js handler can pass to its callback or `emit('error')`: code plus a message saying what to fix. */
 export function rpcStatus(code: grpcStatus, details: string): Partial<StatusObject> & Error {
   return Object.assign(new Error(details), { code, details });
+}
+
+/** Shape of a skill error code on the wire: `PACKAGE_REASON` (e.g. `DRAFT_QUEUE_FULL`, `IMAGE_CORRUPT`). */
+export const SKILL_ERROR_CODE = /^[A-Z][A-Z0-9]*_[A-Z0-9_]+$/;
+
+/**
+ * The one wire format of a skill error: status `code`, details `"<CODE>: <message>"`, the same for every skill, so
+ * clients recover the stable code with {@link skillErrorOf} (client.ts).
+ */
+export function skillErrorStatus(
+  code: grpcStatus,
+  errorCode: string,
+  message: string,
+): Partial<StatusObject> & Error {
+  return rpcStatus(code, `${errorCode}: ${message}`);
 }
 
 /**

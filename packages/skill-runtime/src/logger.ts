@@ -1,37 +1,34 @@
+// The one redacting logger of SARAi (skills, signer, lora-trainer). Importable without the gRPC runtime through the
+// subpath `@sarai/skill-runtime/logger` (depends on pino only).
 import { pino, type Logger, type DestinationStream } from 'pino';
 
-/** Fields that may carry user prompts, model output or image bytes. */
-export const PROMPT_PATHS = [
+const deep = (fields: readonly string[]) => fields.flatMap((f) => [f, `*.${f}`]);
+
+/** Fields that may carry user prompts, model output, interaction text or image bytes. Redacted unless enabled. */
+export const PROMPT_PATHS = deep([
   'prompt',
-  '*.prompt',
   'text',
-  '*.text',
   'response',
-  '*.response',
+  'answer',
+  'final',
+  'signedPrompt',
   'image_data',
-  '*.image_data',
   'imageData',
-  '*.imageData',
-];
-/** Fields that may carry key material. Always redacted. */
-export const SECRET_PATHS = [
-  'key',
-  '*.key',
-  'privateKey',
-  '*.privateKey',
-  'passphrase',
-  '*.passphrase',
-  'armoredKey',
-  '*.armoredKey',
-];
+]);
+
+/** Fields that may carry key material. Always redacted, whatever the options. */
+export const SECRET_PATHS = deep(['key', 'privateKey', 'passphrase', 'armoredKey', 'privateKeyArmored']);
 
 export interface LoggerOptions {
+  /** Logger name (pino `name`). */
   name: string;
   level?: string;
-  /** Log prompts and outputs in clear (off by default: they are replaced by "[redacted]"). */
+  /** Log prompts and outputs in clear (off by default: they are replaced by "[redacted]"). Key material never. */
   logPrompts?: boolean;
-  /** Where to write (stdout by default); tests pass a stream. */
+  /** Where to write (stdout by default); tests pass a stream, CLIs stderr. */
   destination?: DestinationStream;
+  /** Fields on every line (default `{ skill: name, pid }`; CLIs pass their own, e.g. `{ pid }`). */
+  base?: Record<string, unknown>;
 }
 
 /** A pino JSON logger with prompts redacted unless `logPrompts`, and key material always redacted. */
@@ -42,7 +39,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       name: opts.name,
       level: opts.level ?? 'info',
       redact: { paths, censor: '[redacted]' },
-      base: { skill: opts.name, pid: process.pid },
+      base: opts.base ?? { skill: opts.name, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     opts.destination,

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { SkillRuntimeError } from './errors.js';
+import { errorCodeOf } from './error-model.js';
 import type { RunningSkill } from './server.js';
 
 /** SIGTERM/SIGINT → graceful shutdown (drain) → exit 0. A second signal exits at once. */
-export function handleSignals(running: RunningSkill, logger: Logger): void {
+export function handleSignals(running: Pick<RunningSkill, 'shutdown'>, logger: Logger): void {
   let seen = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (seen) {
@@ -25,14 +25,15 @@ export function handleSignals(running: RunningSkill, logger: Logger): void {
 }
 
 /**
- * Runs a service's main function. A configuration or start-up error prints one line naming the problem and exits
- * with code 2 (config) or 1 (other); no stack trace for user errors.
+ * Runs a service's main function. An error with a stable code prints one line `error [CODE]: message` and exits
+ * with 2 for a configuration error (`*_BAD_CONFIG`) or 1 otherwise; no stack trace. Anything else prints its stack.
  */
 export function runMain(main: () => Promise<void>): void {
   main().catch((e: unknown) => {
-    if (e instanceof SkillRuntimeError) {
-      process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-      process.exit(e.code === 'RUNTIME_BAD_CONFIG' ? 2 : 1);
+    const code = errorCodeOf(e);
+    if (code) {
+      process.stderr.write(`error [${code}]: ${(e as Error).message}\n`);
+      process.exit(code.endsWith('_BAD_CONFIG') ? 2 : 1);
     }
     process.stderr.write(`fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);

@@ -1,6 +1,7 @@
 import {
   status,
   type Server,
+  type UntypedServiceImplementation,
   type ServerUnaryCall,
   type ServerWritableStream,
   type sendUnaryData,
@@ -14,13 +15,16 @@ import {
   type ISkill,
   type MessageLimitOptions,
 } from '@sarai/proto';
+import { Admission, type AdmissionLimits, type Release } from './admission.js';
+import { toGrpcStatus, type ErrorStatusTable } from './error-model.js';
+import { skillService, type SkillService } from './services.js';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { SkillRuntimeError } from './errors.js';
 import { createSkillMetrics, serveMetrics, type SkillMetrics } from './metrics.js';
 
-/** The health service name of the skill API, next to the whole-server name `""`. */
+/** The health service name of the seed skill API, next to the whole-server name `""`. */
 export const SKILL_SERVICE = 'skills.Skill';
 
 export interface SkillServerOptions extends MessageLimitOptions {
@@ -29,8 +33,16 @@ export interface SkillServerOptions extends MessageLimitOptions {
   host?: string;
   /** gRPC port; 0 = ephemeral. */
   port: number;
-  /** The methods this skill serves; the others answer UNIMPLEMENTED. */
-  implementation: Partial<ISkill>;
+  /** The services this skill serves (its own contracts and/or the seed `skills.Skill`). */
+  services?: SkillService[];
+  /** Shorthand for `services: [skillService(skillDefinition, implementation)]` (seed skills.Skill methods). */
+  implementation?: Partial<ISkill>;
+  /** Stable error code → gRPC status (see {@link ErrorStatusTable}); failures are sent as `"<CODE>: <message>"`. */
+  errors?: ErrorStatusTable;
+  /** Admission applied to every call of every service (none by default). */
+  limits?: AdmissionLimits;
+  /** Health state to serve (default: a new one with `""` and every service NOT_SERVING). */
+  health?: SkillHealth;
   logger: Logger;
   /** Prometheus port; 0 = ephemeral, undefined or -1 = no HTTP endpoint. */
   metricsPort?: number;
@@ -58,14 +70,24 @@ export interface RunningSkill {
   shutdown(reason?: string): Promise<void>;
 }
 
-type AnyHandler = (call: unknown, callback?: sendUnaryData<unknown>) => void;
+type AnyHandler = (call: unknown, callback?: sendUnaryData<unknown>) => unknown;
 
 /** Starts a skill's gRPC server with both health protocols, metrics and graceful shutdown. */
 export async function startSkillServer(opts: SkillServerOptions): Promise<RunningSkill> {
   const { logger } = opts;
   const metrics = createSkillMetrics(opts.name, opts.registry);
-  const health = new SkillHealth({ '': 'NOT_SERVING', [SKILL_SERVICE]: 'NOT_SERVING' });
+  const services = [
+    ...(opts.services ?? []),
+    ...(opts.implementation ? [skillService(skillDefinition, opts.implementation)] : []),
+  ];
+  if (services.length === 0) services.push(skillService(skillDefinition, {}));
+  const health =
+    opts.health ??
+    new SkillHealth(Object.fromEntries(['', ...services.map((s) => s.name)].map((n) => [n, 'NOT_SERVING'])));
+  for (const s of services) if (health.status(s.name) === undefined) health.setStatus(s.name, 'NOT_SERVING');
   const server = createGrpcServer(opts);
+  const errors = opts.errors ?? {};
+  const admission = opts.limits ? new Admission(opts.limits) : undefined;
   let active = 0;
   let draining = false;
   let idle: (() => void) | undefined;
@@ -78,84 +100,121 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
     active -= 1;
     if (active === 0) idle?.();
   };
+  /** A failure as sent on the wire; unexpected ones are logged with their stack. */
+  const wire = (e: unknown, method: string) => {
+    const { status: st, unexpected } = toGrpcStatus(e, errors, method);
+    if (unexpected) logger.error({ err: e, method }, `${method} failed`);
+    return st;
+  };
+  const shuttingDownText = `${opts.name} skill is shutting down; retry on another instance`;
 
-  const wrapped: Record<string, AnyHandler> = {};
-  for (const [key, def] of Object.entries(skillDefinition)) {
-    const method = def.path.split('/').pop() ?? key;
-    const impl = (opts.implementation as Record<string, AnyHandler | undefined>)[key];
-    if (!def.responseStream) {
-      wrapped[key] = (call, callback) => {
-        const cb = callback as sendUnaryData<unknown>;
-        if (draining)
-          return cb(
-            rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`),
-          );
-        if (!impl)
-          return cb(rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`));
-        active += 1;
-        metrics.inFlight.inc({ method });
-        const stop = metrics.latency.startTimer({ method });
-        let done = false;
-        const guarded: sendUnaryData<unknown> = (err, value) => {
-          if (done) return;
-          done = true;
-          cb(err, value);
-          finish(method, err ? ((err as { code?: status }).code ?? status.UNKNOWN) : status.OK, stop);
+  for (const svc of services) {
+    const wrapped: Record<string, AnyHandler> = {};
+    for (const [key, def] of Object.entries(svc.definition)) {
+      const method = def.path.split('/').pop() ?? key;
+      const impl = (svc.implementation as Record<string, AnyHandler | undefined>)[key];
+      const unimplemented = `the ${opts.name} skill does not implement ${method} (service ${svc.name})`;
+      if (!def.responseStream) {
+        wrapped[key] = (call, callback) => {
+          const cb = callback as sendUnaryData<unknown>;
+          if (draining) return cb(rpcStatus(status.UNAVAILABLE, shuttingDownText));
+          if (!impl) return cb(rpcStatus(status.UNIMPLEMENTED, unimplemented));
+          const run = (release?: Release) => {
+            active += 1;
+            metrics.inFlight.inc({ method });
+            const stop = metrics.latency.startTimer({ method });
+            let done = false;
+            const guarded: sendUnaryData<unknown> = (err, value) => {
+              if (done) return;
+              done = true;
+              release?.();
+              const st = err ? wire(err, method) : null;
+              cb(st, value);
+              finish(method, st ? ((st.code as status | undefined) ?? status.UNKNOWN) : status.OK, stop);
+            };
+            try {
+              const r = impl(call as ServerUnaryCall<unknown, unknown>, guarded);
+              if (r && typeof (r as Promise<unknown>).then === 'function')
+                (r as Promise<unknown>).then(undefined, (e: unknown) => guarded(e as Error, null));
+            } catch (e) {
+              guarded(e as Error, null);
+            }
+          };
+          if (!admission) return run();
+          const ticket = admission.tryAcquire();
+          if (!ticket) {
+            cb(wire(admission.busyError(), method));
+            return;
+          }
+          const c = call as ServerUnaryCall<unknown, unknown>;
+          const onCancel = () => ticket.cancel();
+          c.once('cancelled', onCancel);
+          void ticket.ready.then((release) => {
+            c.removeListener('cancelled', onCancel);
+            if (c.cancelled) release();
+            else run(release);
+          });
         };
-        try {
-          impl(call as ServerUnaryCall<unknown, unknown>, guarded);
-        } catch (e) {
-          logger.error({ err: e, method }, 'handler threw');
-          guarded(rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`), null);
-        }
-      };
-    } else {
-      wrapped[key] = (call) => {
-        const stream = call as ServerWritableStream<unknown, unknown>;
-        if (draining) {
-          stream.emit(
-            'error',
-            rpcStatus(status.UNAVAILABLE, `${opts.name} skill is shutting down; retry on another instance`),
-          );
-          return;
-        }
-        if (!impl) {
-          stream.emit(
-            'error',
-            rpcStatus(status.UNIMPLEMENTED, `the ${opts.name} skill does not implement ${method}`),
-          );
-          return;
-        }
-        active += 1;
-        metrics.inFlight.inc({ method });
-        const stop = metrics.latency.startTimer({ method });
-        let done = false;
-        const end = (code: status) => {
-          if (done) return;
-          done = true;
-          finish(method, code, stop);
+      } else {
+        wrapped[key] = (call) => {
+          const stream = call as ServerWritableStream<unknown, unknown>;
+          if (draining) {
+            stream.emit('error', rpcStatus(status.UNAVAILABLE, shuttingDownText));
+            return;
+          }
+          if (!impl) {
+            stream.emit('error', rpcStatus(status.UNIMPLEMENTED, unimplemented));
+            return;
+          }
+          const run = (release?: Release) => {
+            active += 1;
+            metrics.inFlight.inc({ method });
+            const stop = metrics.latency.startTimer({ method });
+            let done = false;
+            const end = (code: status) => {
+              if (done) return;
+              done = true;
+              release?.();
+              finish(method, code, stop);
+            };
+            const origEmit = stream.emit.bind(stream);
+            stream.emit = ((event: string, ...args: unknown[]) => {
+              if (event === 'error') {
+                const st = wire(args[0], method);
+                end((st.code as status | undefined) ?? status.UNKNOWN);
+                return origEmit(event, st);
+              }
+              return origEmit(event, ...args);
+            }) as typeof stream.emit;
+            stream.on('finish', () => end(status.OK));
+            stream.on('cancelled', () => end(status.CANCELLED));
+            stream.on('close', () => end(stream.cancelled ? status.CANCELLED : status.OK));
+            try {
+              const r = impl(stream);
+              if (r && typeof (r as Promise<unknown>).then === 'function')
+                (r as Promise<unknown>).then(undefined, (e: unknown) => stream.emit('error', e));
+            } catch (e) {
+              stream.emit('error', e);
+            }
+          };
+          if (!admission) return run();
+          const ticket = admission.tryAcquire();
+          if (!ticket) {
+            stream.emit('error', wire(admission.busyError(), method));
+            return;
+          }
+          const onCancel = () => ticket.cancel();
+          stream.once('cancelled', onCancel);
+          void ticket.ready.then((release) => {
+            stream.removeListener('cancelled', onCancel);
+            if (stream.cancelled) release();
+            else run(release);
+          });
         };
-        const origEmit = stream.emit.bind(stream);
-        stream.emit = ((event: string, ...args: unknown[]) => {
-          if (event === 'error') end((args[0] as { code?: status })?.code ?? status.UNKNOWN);
-          return origEmit(event, ...args);
-        }) as typeof stream.emit;
-        stream.on('finish', () => end(status.OK));
-        stream.on('cancelled', () => end(status.CANCELLED));
-        stream.on('close', () => end(stream.cancelled ? status.CANCELLED : status.OK));
-        try {
-          impl(stream);
-        } catch (e) {
-          logger.error({ err: e, method }, 'handler threw');
-          stream.emit(
-            'error',
-            rpcStatus(status.INTERNAL, `internal error in ${method}: ${(e as Error).message}`),
-          );
-        }
-      };
+      }
     }
+    server.addService(svc.definition, wrapped as UntypedServiceImplementation);
   }
-  server.addService(skillDefinition, wrapped as unknown as ISkill);
   health.addToServer(server);
 
   const host = opts.host ?? '0.0.0.0';
@@ -175,7 +234,11 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
   let metricsPort: number | undefined;
   if (opts.metricsPort !== undefined && opts.metricsPort >= 0) {
     try {
-      const m = await serveMetrics(metrics.registry, opts.metricsHost ?? host, opts.metricsPort);
+      const m = await serveMetrics(
+        metrics.registry,
+        opts.metricsHost ?? (host.startsWith('unix:') ? '127.0.0.1' : host),
+        opts.metricsPort,
+      );
       http = m.server;
       metricsPort = m.port;
     } catch (e) {
@@ -188,7 +251,10 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
     }
   }
   if (opts.serving) health.setAll('SERVING');
-  logger.info({ port, metricsPort }, `${opts.name} skill listening`);
+  logger.info(
+    { port, metricsPort, ...(host.startsWith('unix:') ? { socket: host } : {}) },
+    `${opts.name} skill listening`,
+  );
 
   let shuttingDown: Promise<void> | undefined;
   return {

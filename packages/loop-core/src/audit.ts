@@ -10,7 +10,12 @@ import {
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ReflectionSigner } from './omni-loop.js';
+import type { InteractionRecord } from '@sarai/formats';
+
+/** Signs a reflection prompt and appends it to the audit log; resolves only once the record is written. */
+export interface ReflectionSigner {
+  signAndRecord(prompt: string): Promise<{ signature: string; fingerprint: string; signedPrompt?: string }>;
+}
 
 /**
  * The loop's signer: signs the exact reflection prompt (seed format) with @sarai/signer and appends it to the
@@ -28,32 +33,10 @@ export function createReflectionSigner(signer: PromptSigner, auditLogPath: strin
   };
 }
 
-/** One line of the interaction log (JSONL): one loop run. The LoRA trainer reads these. */
-export interface InteractionRecord {
-  v: 1;
-  ts: string;
-  prompt: string;
-  image?: { perceptualHash: string; path: string } | undefined;
-  iterations: Array<{
-    iteration: number;
-    /** The exact prompt sent to the draft model. */
-    sentPrompt: string;
-    /** The seed-format signed prompt (reflections only): resolves audit records to their prompt. */
-    signedPrompt?: string | undefined;
-    response: string;
-    confidence: number;
-    corrected: boolean;
-    source: 'skill' | 'fallback';
-    checks: Array<{ checker: string; pass: boolean; feedback: string }>;
-  }>;
-  final: string;
-  autoCorrected: boolean;
-  /** True when the final answer passed every checker (false when the run had no checkers). */
-  checkersPassed: boolean;
-  hadCheckers: boolean;
-}
-
-/** Appends one record under a cross-process lock (whole lines only, never interleaved). */
+/**
+ * Appends one interaction-log record (@sarai/formats' `InteractionRecordSchema`, the LoRA trainer's input) under a
+ * cross-process lock (whole lines only, never interleaved).
+ */
 export async function appendInteraction(path: string, record: InteractionRecord): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await withFileLock(path, async () => {
@@ -75,7 +58,7 @@ export async function verifyLoopAudit(
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       try {
-        const rec = JSON.parse(line) as InteractionRecord;
+        const rec = JSON.parse(line) as Partial<InteractionRecord>;
         for (const it of rec.iterations ?? []) {
           if (typeof it.signedPrompt === 'string') {
             prompts.set(createHash('sha256').update(it.signedPrompt, 'utf8').digest('hex'), it.signedPrompt);

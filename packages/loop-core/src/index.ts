@@ -35,12 +35,13 @@ export {
   type LoopIteration,
   type LoopResult,
   type OmniLoopOptions,
-  type ReflectionSigner,
   type RunOptions,
 } from './omni-loop.js';
 export {
   appendInteraction,
   createReflectionSigner,
   verifyLoopAudit,
-  type InteractionRecord,
+  type ReflectionSigner,
 } from './audit.js';
+/** The interaction-log record is @sarai/formats' (one schema for this writer and the trainer's reader). */
+export type { InteractionRecord } from '@sarai/formats';

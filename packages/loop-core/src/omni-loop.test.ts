@@ -2,7 +2,8 @@ import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { regexChecker } from './checkers.js';
 import { LoopError } from './errors.js';
-import { OmniLoop, type LocalDraftModel, type ReflectionSigner } from './omni-loop.js';
+import type { ReflectionSigner } from './audit.js';
+import { OmniLoop, type LocalDraftModel } from './omni-loop.js';
 import { SkillPool } from './skill-pool.js';
 import { startFakeSkill, type FakeSkill, type Scripted } from './test-support/fake-skills.js';
 

@@ -1,3 +1,4 @@
+import { errorMessage, type InteractionRecord } from '@sarai/formats';
 import { RpcError } from '@sarai/proto';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
@@ -6,12 +7,7 @@ import { scoreConfidence } from './confidence.js';
 import { LoopError } from './errors.js';
 import { draftPrompt, reflectionPrompt, type ImageInfo } from './prompts.js';
 import { isSkillFailure, type SkillPool } from './skill-pool.js';
-import { appendInteraction, type InteractionRecord } from './audit.js';
-
-/** Signs a reflection prompt and appends it to the audit log; resolves only once the record is written. */
-export interface ReflectionSigner {
-  signAndRecord(prompt: string): Promise<{ signature: string; fingerprint: string; signedPrompt?: string }>;
-}
+import { appendInteraction, type ReflectionSigner } from './audit.js';
 
 export interface DraftResult {
   text: string;
@@ -266,7 +262,7 @@ export class OmniLoop {
         } catch (e) {
           throw new LoopError(
             'LOOP_SIGNING_FAILED',
-            `could not sign/audit reflection prompt ${i}: ${(e as Error).message}`,
+            `could not sign/audit reflection prompt ${i}: ${errorMessage(e)}`,
             { cause: e },
           );
         }
@@ -415,11 +411,9 @@ export class OmniLoop {
   private async fallbackDraft(e: unknown, prompt: string, opts: DraftOptions): Promise<DraftResult> {
     if (e instanceof LoopError && e.code !== 'LOOP_SKILL_UNAVAILABLE') throw e;
     if (!isSkillFailure(e)) {
-      throw new LoopError(
-        'LOOP_SKILL_REJECTED',
-        `the draft skill rejected the request: ${(e as Error).message}`,
-        { cause: e },
-      );
+      throw new LoopError('LOOP_SKILL_REJECTED', `the draft skill rejected the request: ${errorMessage(e)}`, {
+        cause: e,
+      });
     }
     const local = this.o.fallback?.draft;
     const why = describe(e);
@@ -461,11 +455,9 @@ export class OmniLoop {
     } catch (e) {
       if (e instanceof LoopError && e.code !== 'LOOP_SKILL_UNAVAILABLE') throw e;
       if (!isSkillFailure(e)) {
-        throw new LoopError(
-          'LOOP_SKILL_REJECTED',
-          `the image skill rejected the image: ${(e as Error).message}`,
-          { cause: e },
-        );
+        throw new LoopError('LOOP_SKILL_REJECTED', `the image skill rejected the image: ${errorMessage(e)}`, {
+          cause: e,
+        });
       }
       const local = this.o.fallback?.image;
       if (!local) {
@@ -494,5 +486,5 @@ function pickFinal(its: LoopIteration[]): LoopIteration {
 
 function describe(e: unknown): string {
   if (e instanceof RpcError) return `${e.code}: ${e.message}`;
-  return e instanceof Error ? e.message : String(e);
+  return errorMessage(e);
 }

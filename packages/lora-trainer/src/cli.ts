@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { TrainerError, errorMessage } from './errors.js';
+import { errorMessage } from '@sarai/formats';
+import { TrainerError } from './errors.js';
 import { createTrainerLogger } from './logger.js';
 import { verifyAdapterManifest } from './manifest.js';
 import { runNightly } from './nightly.js';

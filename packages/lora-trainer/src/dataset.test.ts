@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InteractionRecordSchema, buildDataset, parseInteractionLog, readInteractionLog } from './dataset.js';
+import { InteractionOutcomeSchema as InteractionRecordSchema } from '@sarai/formats';
+import { buildDataset, parseInteractionLog, readInteractionLog } from './dataset.js';
 import { loopRecord, toyInteractionLog } from './test-support/fixtures.js';
 
 const jsonl = (...records: unknown[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';

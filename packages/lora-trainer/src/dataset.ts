@@ -1,39 +1,13 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { z } from 'zod';
-import { TrainerError, errorMessage } from './errors.js';
-
-/**
- * One line of the Omni-Loop interaction log (JSONL): one loop run. @sarai/loop-core writes these; extra fields
- * (schema version, sent prompts, signatures, image, ...) are allowed and ignored.
- */
-export const InteractionCheckSchema = z.object({
-  checker: z.string(),
-  pass: z.boolean(),
-  feedback: z.string(),
-});
-
-export const InteractionIterationSchema = z.object({
-  iteration: z.number().int().nonnegative(),
-  response: z.string(),
-  confidence: z.number().min(0).max(1),
-  corrected: z.boolean(),
-  checks: z.array(InteractionCheckSchema),
-});
-
-export const InteractionRecordSchema = z.object({
-  ts: z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not a timestamp'),
-  prompt: z.string(),
-  iterations: z.array(InteractionIterationSchema),
-  final: z.string(),
-  autoCorrected: z.boolean(),
-  checkersPassed: z.boolean(),
-});
-
-export type InteractionCheck = z.infer<typeof InteractionCheckSchema>;
-export type InteractionIteration = z.infer<typeof InteractionIterationSchema>;
-export type InteractionRecord = z.infer<typeof InteractionRecordSchema>;
+import type { ZodError } from 'zod';
+import {
+  InteractionOutcomeSchema,
+  errorMessage,
+  sha256Text as sha256,
+  type InteractionOutcome,
+} from '@sarai/formats';
+import { TrainerError } from './errors.js';
 
 /** A line that could not be used; `reason` never contains the line's content. */
 export interface MalformedLine {
@@ -43,7 +17,7 @@ export interface MalformedLine {
 }
 
 export interface ParsedInteractionLog {
-  records: InteractionRecord[];
+  records: InteractionOutcome[];
   /** Non-blank lines seen. */
   lines: number;
   malformed: number;
@@ -55,7 +29,7 @@ export interface ParsedInteractionLog {
 export const MAX_LINE_CHARS = 4 * 1024 * 1024;
 export const MAX_REPORTED_MALFORMED = 20;
 
-function describeIssues(error: z.ZodError): string {
+function describeIssues(error: ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(record)'}: ${i.code}`)
@@ -63,7 +37,7 @@ function describeIssues(error: z.ZodError): string {
 }
 
 class LogAccumulator {
-  readonly records: InteractionRecord[] = [];
+  readonly records: InteractionOutcome[] = [];
   readonly malformedLines: MalformedLine[] = [];
   malformed = 0;
   lines = 0;
@@ -80,7 +54,7 @@ class LogAccumulator {
     }
   }
 
-  private reasonOrRecord(text: string): string | InteractionRecord {
+  private reasonOrRecord(text: string): string | InteractionOutcome {
     if (text.length > MAX_LINE_CHARS) return `line longer than ${MAX_LINE_CHARS} characters`;
     let json: unknown;
     try {
@@ -88,7 +62,7 @@ class LogAccumulator {
     } catch {
       return 'not valid JSON';
     }
-    const parsed = InteractionRecordSchema.safeParse(json);
+    const parsed = InteractionOutcomeSchema.safeParse(json);
     return parsed.success ? parsed.data : `schema: ${describeIssues(parsed.error)}`;
   }
 
@@ -176,8 +150,6 @@ export interface BuildDatasetOptions {
   evalFraction?: number;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
-
 /** Whitespace-normalised text used for deduplication and hashing (training uses the trimmed original). */
 export function normaliseText(text: string): string {
   return text
@@ -192,7 +164,7 @@ export function evalHash(prompt: string): number {
 }
 
 /** True when a run's final answer is worth learning: it passed its checkers or was corrected by the loop. */
-export function isImproved(record: InteractionRecord): boolean {
+export function isImproved(record: InteractionOutcome): boolean {
   return record.checkersPassed || record.autoCorrected;
 }
 
@@ -209,7 +181,7 @@ export function buildDataset(log: ParsedInteractionLog, options: BuildDatasetOpt
   let eligible = 0;
   let notImproved = 0;
   let empty = 0;
-  const byPrompt = new Map<string, { record: InteractionRecord; time: number }>();
+  const byPrompt = new Map<string, { record: InteractionOutcome; time: number }>();
   for (const record of log.records) {
     if (!isImproved(record)) {
       notImproved++;

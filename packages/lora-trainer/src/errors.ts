@@ -1,3 +1,5 @@
+import { isFormatsError } from '@sarai/formats';
+
 /**
  * Stable error codes of @sarai/lora-trainer. Callers switch on `code`; messages are for humans and may change.
  * Messages never contain prompt or answer text.
@@ -65,6 +67,18 @@ export function isTrainerError(value: unknown, code?: TrainerErrorCode): value i
   return value instanceof TrainerError && (code === undefined || value.code === code);
 }
 
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * The TrainerError for a @sarai/formats error (GGUF parsing, file reads), keeping its meaning:
+ * FORMATS_GGUF_INVALID → TRAINER_GGUF_INVALID, FORMATS_IO → TRAINER_IO, FORMATS_INVALID_ARGUMENT →
+ * TRAINER_INVALID_OPTIONS. Anything else is returned unchanged.
+ */
+export function asTrainerError(error: unknown): unknown {
+  if (!isFormatsError(error)) return error;
+  const code: TrainerErrorCode =
+    error.code === 'FORMATS_GGUF_INVALID'
+      ? 'TRAINER_GGUF_INVALID'
+      : error.code === 'FORMATS_IO'
+        ? 'TRAINER_IO'
+        : 'TRAINER_INVALID_OPTIONS';
+  return new TrainerError(code, error.message, { cause: error.cause ?? error });
 }

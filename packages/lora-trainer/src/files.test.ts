@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { allocateAdapterPath, artifactsFor, writeFileExclusive } from './files.js';
+import { adapterArtifacts as artifactsFor } from '@sarai/formats';
+import { allocateAdapterPath, writeFileExclusive } from './files.js';
 import { publishAdapter } from './publish.js';
 
 describe('adapter names and atomic, non-clobbering writes', () => {

@@ -1,22 +1,25 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { copyFile, link, mkdir, open, readdir, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { TrainerError, errorMessage } from './errors.js';
+import {
+  adapterFileName,
+  adapterName,
+  dateStamp,
+  errorMessage,
+  sha256File as sha256FileOf,
+} from '@sarai/formats';
+import { TrainerError, asTrainerError } from './errors.js';
 
-/** sha256 (hex) of a file, streamed. */
+/**
+ * sha256 (hex) of a file, streamed (@sarai/formats' `sha256File`).
+ * @throws TrainerError `TRAINER_IO` when the file cannot be read.
+ */
 export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  } catch (cause) {
-    throw new TrainerError('TRAINER_IO', `cannot read ${path}: ${errorMessage(cause)}`, { cause });
+    return await sha256FileOf(path);
+  } catch (error) {
+    throw asTrainerError(error);
   }
-  return hash.digest('hex');
-}
-
-export function sha256Text(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 const isErrno = (e: unknown, code: string): boolean =>
@@ -97,31 +100,6 @@ export async function moveNoClobber(from: string, to: string): Promise<void> {
   await unlink(from);
 }
 
-/** The files of one training run, all named after the adapter (`lora_20261124-2.gguf` → `lora_20261124-2.*`). */
-export interface RunArtifacts {
-  adapter: string;
-  manifest: string;
-  signature: string;
-  dataset: string;
-}
-
-export const ADAPTER_NAME_PATTERN = /^lora_(\d{8})(?:-(\d+))?\.gguf$/;
-
-export function artifactsFor(adapterPath: string): RunArtifacts {
-  const stem = adapterPath.replace(/\.gguf$/, '');
-  return {
-    adapter: adapterPath,
-    manifest: `${stem}.manifest.json`,
-    signature: `${stem}.manifest.json.asc`,
-    dataset: `${stem}.dataset.jsonl`,
-  };
-}
-
-/** `YYYYMMDD` of a date, in UTC. */
-export function dateStamp(date: Date): string {
-  return date.toISOString().slice(0, 10).replace(/-/g, '');
-}
-
 /**
  * First free adapter path `lora_YYYYMMDD.gguf`, `lora_YYYYMMDD-2.gguf`, ... in `dir`, checking every directory in
  * `alsoFreeIn` too (e.g. the published adapters directory when training into a staging directory). A name is taken
@@ -141,7 +119,7 @@ export async function allocateAdapterPath(
   }
   const day = dateStamp(date);
   for (let n = 1; ; n++) {
-    const stem = n === 1 ? `lora_${day}` : `lora_${day}-${n}`;
-    if (!taken.has(stem)) return join(dir, `${stem}.gguf`);
+    const file = adapterFileName(day, n === 1 ? 0 : n);
+    if (!taken.has(adapterName(file))) return join(dir, file);
   }
 }

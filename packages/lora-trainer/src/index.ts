@@ -1,8 +1,6 @@
+// The interaction-log record, the adapter manifest schema, adapter file naming and hashing are @sarai/formats'.
 export { TRAINER_ERROR_CODES, TrainerError, isTrainerError, type TrainerErrorCode } from './errors.js';
 export {
-  InteractionCheckSchema,
-  InteractionIterationSchema,
-  InteractionRecordSchema,
   MAX_LINE_CHARS,
   buildDataset,
   evalHash,
@@ -12,9 +10,6 @@ export {
   readInteractionLog,
   type BuildDatasetOptions,
   type DatasetStats,
-  type InteractionCheck,
-  type InteractionIteration,
-  type InteractionRecord,
   type LoraDataset,
   type MalformedLine,
   type ParsedInteractionLog,
@@ -34,25 +29,14 @@ export {
   type TrainProgress,
 } from './trainer.js';
 export { encodeGguf, readGgufHeader, readGgufTensorF32, type GgufFile, type GgufTensorInfo } from './gguf.js';
-export {
-  ADAPTER_NAME_PATTERN,
-  allocateAdapterPath,
-  artifactsFor,
-  dateStamp,
-  sha256File,
-  type RunArtifacts,
-} from './files.js';
+export { allocateAdapterPath, sha256File } from './files.js';
 export { LLAMA_LIB_DIR_ENV, loadLlamaLibrary, locateLlamaLibDir, type LlamaLibrary } from './ffi/library.js';
 export { type AbiReport } from './ffi/abi-check.js';
 export { TRAINER_REDACT_PATHS, createTrainerLogger, type TrainerLoggerOptions } from './logger.js';
 export {
-  LoraManifestSchema,
-  MANIFEST_SCHEMA_ID,
   TRAINER_VERSION,
-  serializeManifest,
   verifyAdapterManifest,
   writeSignedManifest,
-  type LoraManifest,
   type VerifiedManifest,
 } from './manifest.js';
 export {

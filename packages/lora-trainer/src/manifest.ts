@@ -9,64 +9,14 @@ import {
   type TrustedKeys,
   type VerifyReason,
 } from '@sarai/signer';
-import { z } from 'zod';
-import { TrainerError, errorMessage } from './errors.js';
+import {
+  AdapterManifestSchema,
+  errorMessage,
+  serializeAdapterManifest,
+  type AdapterManifest,
+} from '@sarai/formats';
+import { TrainerError } from './errors.js';
 import { sha256File, writeFileExclusive } from './files.js';
-
-export const MANIFEST_SCHEMA_ID = 'sarai.lora-manifest/v1';
-
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const count = z.number().int().nonnegative();
-const finite = z.number().refine(Number.isFinite, 'not finite');
-
-/** What a training run produced and from what: everything needed to audit or reproduce it. */
-export const LoraManifestSchema = z.object({
-  schema: z.literal(MANIFEST_SCHEMA_ID),
-  adapter: z.object({ file: z.string().min(1), sha256, bytes: count }),
-  baseModel: z.object({ file: z.string().min(1), sha256, bytes: count, architecture: z.string() }),
-  dataset: z.object({
-    file: z.string().min(1),
-    sha256,
-    train: count,
-    eval: count,
-    evalHeldOut: z.boolean(),
-    records: count,
-    malformed: count,
-    notImproved: count,
-    duplicates: count,
-    tokens: z.object({ train: count, eval: count, trainRows: count, evalRows: count, contextSize: count }),
-  }),
-  hyperParameters: z.object({
-    rank: count,
-    alpha: finite,
-    targets: z.array(z.string()),
-    learningRate: finite,
-    learningRateMin: finite,
-    weightDecay: finite,
-    optimizer: z.enum(['adamw', 'sgd']),
-    epochs: count,
-    contextSize: count,
-    threads: count,
-    seed: z.number().int(),
-    systemPrompt: z.string().nullable(),
-    evalFraction: finite,
-  }),
-  losses: z.object({ evalBefore: finite, evalAfter: finite, trainPerEpoch: z.array(finite) }),
-  throughput: z.object({ trainTokensPerSecond: finite, evalTokensPerSecond: finite }),
-  trainableParameters: count,
-  startedAt: z.string(),
-  finishedAt: z.string(),
-  durationMs: finite,
-  trainer: z.object({
-    name: z.string(),
-    version: z.string(),
-    llamaVersion: z.string(),
-    template: z.string(),
-  }),
-  signer: z.object({ fingerprint: z.string() }),
-});
-
-export type LoraManifest = z.infer<typeof LoraManifestSchema>;
 
 /** Version of this package (its package.json, found upwards from this module: works from src/, dist/ and builds). */
 export const TRAINER_VERSION: string = ((): string => {
@@ -82,19 +32,14 @@ export const TRAINER_VERSION: string = ((): string => {
   }
 })();
 
-/** Canonical text of a manifest (what is signed). */
-export function serializeManifest(manifest: LoraManifest): string {
-  return JSON.stringify(LoraManifestSchema.parse(manifest), null, 2) + '\n';
-}
-
 /** Writes the manifest and its armored detached OpenPGP signature (`<manifest>.asc`), neither ever overwritten. */
 export async function writeSignedManifest(
-  manifest: LoraManifest,
+  manifest: AdapterManifest,
   manifestPath: string,
   signaturePath: string,
   signer: PromptSigner,
 ): Promise<void> {
-  const text = serializeManifest(manifest);
+  const text = serializeAdapterManifest(manifest);
   let signature: string;
   try {
     signature = await signer.signDetached(text);
@@ -108,7 +53,7 @@ export async function writeSignedManifest(
 }
 
 export interface VerifiedManifest {
-  manifest: LoraManifest;
+  manifest: AdapterManifest;
   /** Fingerprint of the trusted key that signed it. */
   fingerprint: string | null;
   signedAt: Date | null;
@@ -147,9 +92,9 @@ export async function verifyAdapterManifest(options: {
       `manifest signature rejected (${verdict.reason}): ${verdict.message}`,
     );
   }
-  let manifest: LoraManifest;
+  let manifest: AdapterManifest;
   try {
-    manifest = LoraManifestSchema.parse(JSON.parse(text));
+    manifest = AdapterManifestSchema.parse(JSON.parse(text));
   } catch (cause) {
     throw new TrainerError('TRAINER_MANIFEST_INVALID', `malformed manifest: ${errorMessage(cause)}`, {
       cause,

@@ -2,9 +2,16 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PromptSigner, isSignerError, withFileLock, type LoadSigningKeyOptions } from '@sarai/signer';
 import type { Logger } from 'pino';
-import { TrainerError, errorMessage } from './errors.js';
-import { ADAPTER_NAME_PATTERN, artifactsFor, type RunArtifacts } from './files.js';
-import { LoraManifestSchema, type LoraManifest } from './manifest.js';
+import {
+  ADAPTER_FILE,
+  adapterArtifacts,
+  AdapterManifestSchema,
+  compareAdapterFiles,
+  errorMessage,
+  type AdapterArtifacts,
+  type AdapterManifest,
+} from '@sarai/formats';
+import { TrainerError } from './errors.js';
 import { publishAdapter } from './publish.js';
 import { runTraining, type TrainingSettings } from './run.js';
 
@@ -45,31 +52,23 @@ export interface NightlyResult {
   exitCode: (typeof NIGHTLY_EXIT_CODES)[keyof typeof NIGHTLY_EXIT_CODES];
   reason?: string;
   /** Published files (status `trained`). */
-  artifacts?: RunArtifacts;
-  manifest?: LoraManifest;
+  artifacts?: AdapterArtifacts;
+  manifest?: AdapterManifest;
   error?: TrainerError;
 }
 
 const running = new Set<string>();
 
 /** Newest published manifest (by name: date, then run number), if any parses. */
-export async function latestManifest(adaptersDir: string): Promise<LoraManifest | null> {
-  const names = (await readdir(adaptersDir).catch(() => [] as string[])).filter((n) =>
-    ADAPTER_NAME_PATTERN.test(n),
-  );
-  const key = (n: string): [string, number] => {
-    const m = ADAPTER_NAME_PATTERN.exec(n) as RegExpExecArray;
-    return [m[1] as string, Number(m[2] ?? 1)];
-  };
-  names.sort((a, b) => {
-    const [da, na] = key(a);
-    const [db, nb] = key(b);
-    return da === db ? nb - na : db.localeCompare(da);
-  });
+export async function latestManifest(adaptersDir: string): Promise<AdapterManifest | null> {
+  const names = (await readdir(adaptersDir).catch(() => [] as string[]))
+    .filter((n) => ADAPTER_FILE.test(n))
+    .sort(compareAdapterFiles)
+    .reverse();
   for (const name of names) {
     try {
-      const text = await readFile(artifactsFor(join(adaptersDir, name)).manifest, 'utf8');
-      return LoraManifestSchema.parse(JSON.parse(text));
+      const text = await readFile(adapterArtifacts(join(adaptersDir, name)).manifest, 'utf8');
+      return AdapterManifestSchema.parse(JSON.parse(text));
     } catch {
       // unsigned leftovers or foreign files: look further back
     }

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { TrainProgress } from './trainer.js';
+import type { TrainProgress } from './train/types.js';
 
 /** Progress display of a training run: one bar per pass (eval before, each epoch, eval after). */
 export interface ProgressReporter {

@@ -1,7 +1,8 @@
 import { access, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { TrainerError, errorMessage } from './errors.js';
-import { artifactsFor, moveNoClobber, type RunArtifacts } from './files.js';
+import { adapterArtifacts, type AdapterArtifacts, errorMessage } from '@sarai/formats';
+import { TrainerError } from './errors.js';
+import { moveNoClobber } from './files.js';
 
 export interface PublishAdapterOptions {
   /** The adapter to publish; manifest, signature and dataset default to its sibling artifacts. */
@@ -24,16 +25,16 @@ const exists = (path: string): Promise<boolean> =>
  * for new `lora_*.gguf` files finds its signed manifest already there. On a failure, files already moved are moved
  * back. Throws TRAINER_PUBLISH_CONFLICT when a destination name exists.
  */
-export async function publishAdapter(options: PublishAdapterOptions): Promise<RunArtifacts> {
-  const src = artifactsFor(options.adapterPath);
+export async function publishAdapter(options: PublishAdapterOptions): Promise<AdapterArtifacts> {
+  const src = adapterArtifacts(options.adapterPath);
   const from = {
     adapter: options.adapterPath,
     manifest: options.manifestPath ?? src.manifest,
     signature: options.signaturePath ?? src.signature,
     dataset: options.datasetPath === undefined ? src.dataset : options.datasetPath,
   };
-  const to = artifactsFor(join(options.adaptersDir, basename(options.adapterPath)));
-  const order: Array<keyof RunArtifacts> = ['dataset', 'signature', 'manifest', 'adapter'];
+  const to = adapterArtifacts(join(options.adaptersDir, basename(options.adapterPath)));
+  const order: Array<keyof AdapterArtifacts> = ['dataset', 'signature', 'manifest', 'adapter'];
   const moves: Array<{ from: string; to: string }> = [];
   for (const kind of order) {
     const f = from[kind];

@@ -1,17 +1,17 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import {
+  ADAPTER_MANIFEST_SCHEMA_ID,
+  adapterArtifacts,
+  type AdapterArtifacts,
+  type AdapterManifest,
+} from '@sarai/formats';
 import type { PromptSigner } from '@sarai/signer';
 import type { Logger } from 'pino';
 import { buildDataset, readInteractionLog, type LoraDataset } from './dataset.js';
 import { TrainerError } from './errors.js';
-import {
-  allocateAdapterPath,
-  artifactsFor,
-  sha256File,
-  writeFileExclusive,
-  type RunArtifacts,
-} from './files.js';
-import { MANIFEST_SCHEMA_ID, TRAINER_VERSION, writeSignedManifest, type LoraManifest } from './manifest.js';
+import { allocateAdapterPath, sha256File, writeFileExclusive } from './files.js';
+import { TRAINER_VERSION, writeSignedManifest } from './manifest.js';
 import { trainLora, type TrainLoraOptions, type TrainLoraResult } from './trainer.js';
 
 /** Hyper-parameters and knobs of a run (everything of trainLora except the data and the output path). */
@@ -41,8 +41,8 @@ export interface RunTrainingOptions extends TrainingSettings {
 export type RunTrainingResult =
   | {
       status: 'trained';
-      artifacts: RunArtifacts;
-      manifest: LoraManifest;
+      artifacts: AdapterArtifacts;
+      manifest: AdapterManifest;
       result: TrainLoraResult;
       dataset: LoraDataset;
     }
@@ -92,7 +92,7 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
   if (skipReason) return { status: 'nothing-to-train', reason: skipReason, dataset };
 
   const adapterPath = await allocateAdapterPath(options.outDir, startedAt, options.alsoFreeIn);
-  const artifacts = artifactsFor(adapterPath);
+  const artifacts = adapterArtifacts(adapterPath);
   await writeFileExclusive(artifacts.dataset, dataset.jsonl, 0o600);
   const result = await trainLora({
     ...options,
@@ -103,8 +103,8 @@ export async function runTraining(options: RunTrainingOptions): Promise<RunTrain
     adapterMetadata: { 'base.sha256': baseSha256, 'dataset.sha256': dataset.sha256 },
   });
   const finishedAt = now();
-  const manifest: LoraManifest = {
-    schema: MANIFEST_SCHEMA_ID,
+  const manifest: AdapterManifest = {
+    schema: ADAPTER_MANIFEST_SCHEMA_ID,
     adapter: { file: basename(adapterPath), sha256: result.adapterSha256, bytes: result.adapterBytes },
     baseModel: {
       file: basename(options.baseModel),

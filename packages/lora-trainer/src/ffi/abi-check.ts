@@ -1,7 +1,7 @@
 import * as koffi from 'koffi';
 import type { TypeObject } from 'koffi';
 import { TrainerError } from '../errors.js';
-import type { LlamaFunctions, Ptr } from './library.js';
+import type { LlamaFunctions, Ptr } from './functions.js';
 import {
   CONTEXT_PARAMS_DEFAULTS,
   GGML_TENSOR,

@@ -1,6 +1,6 @@
 import * as koffi from 'koffi';
 import { TrainerError } from '../errors.js';
-import type { LlamaFunctions, Ptr } from './library.js';
+import type { LlamaFunctions, Ptr } from './functions.js';
 import { GGML_TENSOR } from './structs.js';
 
 /**

@@ -9,6 +9,7 @@ import {
   verifyLoopAudit,
   type ReflectionSigner,
 } from '@sarai/loop-core';
+import { freePort } from '@sarai/formats';
 import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
 import { DraftEngine, ensureModel } from '@sarai/skill-draft';
 import { preprocessImageLocal } from '@sarai/skill-image';
@@ -17,7 +18,6 @@ import sharp from 'sharp';
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,17 +26,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const composeDir = fileURLToPath(new URL('..', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 async function inspect(id: string) {
   const { stdout } = await run('docker', ['inspect', id]);

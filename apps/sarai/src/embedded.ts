@@ -1,10 +1,10 @@
+import { freePort } from '@sarai/formats';
 import { connectSkill, grpcHealthV1 } from '@sarai/proto';
 import { loadRegistry, type SkillEntry, type SkillRegistry } from '@sarai/skill-registry';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CliError } from './errors.js';
@@ -38,18 +38,6 @@ function skillMain(pkg: string): string {
   if (!existsSync(main))
     throw new CliError('CLI_CONFIG', `${main} is missing: build first (npx nx run-many -t build)`);
   return main;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

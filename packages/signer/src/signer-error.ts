@@ -61,7 +61,5 @@ export function isSignerError(value: unknown, code?: SignerErrorCode): value is 
   return value instanceof SignerError && (code === undefined || value.code === code);
 }
 
-/** Best-effort message of an unknown thrown value. */
-export function errorMessage(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
-}
+/** Best-effort message of an unknown thrown value (@sarai/formats' `errorMessage`, for this package's modules). */
+export { errorMessage } from '@sarai/formats';

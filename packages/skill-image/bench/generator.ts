@@ -4,6 +4,7 @@
 // process-wide, and raw input is not a file loader), then encoded with sharp. Families cover what breaks
 // perceptual caches: busy "photo-like" scenes, document-like pages of glyph blocks, flat colours, dark and
 // low-contrast scenes, gradients, and pairs that differ only by a small edit (a different word on a page).
+import { mulberry32 as rng } from '@sarai/formats';
 import sharp, { type Sharp } from 'sharp';
 
 export type Family = 'photo' | 'document' | 'flat' | 'dark' | 'lowcontrast' | 'gradient' | 'noise';
@@ -17,17 +18,8 @@ export const FAMILIES: readonly Family[] = [
   'noise',
 ];
 
-/** mulberry32: small, fast, seedable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (@sarai/formats): small, fast, seedable; values in [0, 1). */
+export { rng };
 
 export class Canvas {
   readonly data: Uint8Array;

@@ -33,3 +33,12 @@ export {
 } from './stage-context.mjs';
 export { buildImage, checkDockerfile, latestAlias } from './build-image.mjs';
 export { inspectImage, requireDocker, run } from './exec.mjs';
+export {
+  PROMETHEUS_CMD,
+  PROMETHEUS_IMAGE_REPO,
+  PROMETHEUS_PACKAGES,
+  PROMETHEUS_PATHS,
+  assemblePrometheusRootfs,
+  buildPrometheusImage,
+  linkedLibraries,
+} from './prometheus-image.mjs';

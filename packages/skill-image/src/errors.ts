@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import type { ErrorStatusTable } from '@sarai/skill-runtime';
 
 /** Stable codes of {@link ImageError}. */
 export type ImageErrorCode =
@@ -35,23 +36,21 @@ export class ImageError extends Error {
   }
 }
 
-/** The gRPC status a client sees for each error code. */
+/** The gRPC status a client sees for each error code (the skill's one table; see @sarai/skill-runtime). */
+export const IMAGE_ERROR_STATUS = {
+  IMAGE_BAD_REQUEST: 'INVALID_ARGUMENT',
+  IMAGE_EMPTY: 'INVALID_ARGUMENT',
+  IMAGE_UNSUPPORTED_FORMAT: 'INVALID_ARGUMENT',
+  IMAGE_CORRUPT: 'INVALID_ARGUMENT',
+  IMAGE_TOO_LARGE: 'RESOURCE_EXHAUSTED',
+  IMAGE_BUSY: 'RESOURCE_EXHAUSTED',
+  IMAGE_TIMEOUT: 'DEADLINE_EXCEEDED',
+  IMAGE_CLOSED: 'UNAVAILABLE',
+  IMAGE_CACHE_IO: 'INTERNAL',
+  IMAGE_BAD_CONFIG: 'INTERNAL',
+} as const satisfies ErrorStatusTable<ImageErrorCode>;
+
+/** The gRPC status a client sees for an error code. */
 export function grpcCodeOf(code: ImageErrorCode): status {
-  switch (code) {
-    case 'IMAGE_BAD_REQUEST':
-    case 'IMAGE_EMPTY':
-    case 'IMAGE_UNSUPPORTED_FORMAT':
-    case 'IMAGE_CORRUPT':
-      return status.INVALID_ARGUMENT;
-    case 'IMAGE_TOO_LARGE':
-    case 'IMAGE_BUSY':
-      return status.RESOURCE_EXHAUSTED;
-    case 'IMAGE_TIMEOUT':
-      return status.DEADLINE_EXCEEDED;
-    case 'IMAGE_CLOSED':
-      return status.UNAVAILABLE;
-    case 'IMAGE_CACHE_IO':
-    case 'IMAGE_BAD_CONFIG':
-      return status.INTERNAL;
-  }
+  return status[IMAGE_ERROR_STATUS[code]];
 }

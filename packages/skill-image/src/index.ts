@@ -1,6 +1,6 @@
 // Public API of @sarai/skill-image: the image pipeline (shared by the gRPC service and the host fallback), the
 // service, its configuration and the perceptual keys/guard.
-export { ImageError, grpcCodeOf, type ImageErrorCode } from './errors.js';
+export { IMAGE_ERROR_STATUS, ImageError, grpcCodeOf, type ImageErrorCode } from './errors.js';
 export {
   DEFAULT_QUALITY,
   ImagePipeline,
@@ -39,6 +39,8 @@ export { LAYOUT_VERSION } from './cache.js';
 export { imageConfigSchema, pipelineOptionsFromConfig, type ImageSkillConfig } from './config.js';
 export { createImageMetrics } from './metrics.js';
 export {
+  createImageSkill,
+  imageSkill,
   imageSkillImplementation,
   startImageSkill,
   statsReply,

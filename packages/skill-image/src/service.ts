@@ -1,22 +1,32 @@
-import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import {
-  rpcStatus,
+  skillDefinition,
   type CacheStatsReply,
   type CacheStatsReq,
   type ISkill,
   type ImageReply,
   type ImageReq,
 } from '@sarai/proto';
-import { SkillRuntimeError, rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
+import {
+  defineSkill,
+  rssMb,
+  skillService,
+  startSkill,
+  type RunningSkill,
+  type SkillDefinition,
+} from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
 import sharp from 'sharp';
-import { ImageError, grpcCodeOf } from './errors.js';
+import { imageConfigSchema, pipelineOptionsFromConfig, type ImageSkillConfig } from './config.js';
+import { IMAGE_ERROR_STATUS } from './errors.js';
 import { createImageMetrics } from './metrics.js';
 import { ImagePipeline, type CacheStats, type PipelineOptions } from './pipeline.js';
 
-/** The Skill methods this service implements (the runtime answers UNIMPLEMENTED for the others). */
-export function imageSkillImplementation(pipeline: ImagePipeline, logger?: Logger): Partial<ISkill> {
+/**
+ * The Skill methods this service implements (the runtime answers UNIMPLEMENTED for the others). Failures are passed
+ * on as ImageErrors: the runtime maps their code through {@link IMAGE_ERROR_STATUS}.
+ */
+export function imageSkillImplementation(pipeline: ImagePipeline, _logger?: Logger): Partial<ISkill> {
   return {
     preprocessImage(call: ServerUnaryCall<ImageReq, ImageReply>, callback: sendUnaryData<ImageReply>) {
       const req = call.request;
@@ -35,15 +45,7 @@ export function imageSkillImplementation(pipeline: ImagePipeline, logger?: Logge
               bytes: String(r.bytes),
               contentHash: r.contentHash,
             }),
-          (e: unknown) => {
-            if (e instanceof ImageError)
-              return callback(rpcStatus(grpcCodeOf(e.code), `${e.code}: ${e.message}`), null);
-            logger?.error({ err: e }, 'PreprocessImage failed');
-            callback(
-              rpcStatus(status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`),
-              null,
-            );
-          },
+          (e: unknown) => callback(e as Error, null),
         );
     },
     imageCacheStats(
@@ -68,6 +70,50 @@ export function statsReply(s: CacheStats): CacheStatsReply {
   };
 }
 
+const EMPTY_STATS: CacheStats = {
+  exactHits: 0,
+  nearHits: 0,
+  misses: 0,
+  evictions: 0,
+  entries: 0,
+  bytes: 0,
+  hitRate: 0,
+  rejectedNearHits: 0,
+};
+
+/**
+ * The image skill: opens the pipeline (cache index scan) before listening, serves skills.Skill/PreprocessImage and
+ * ImageCacheStats, persists the cache index on shutdown. `pipelineOptions` replaces the options derived from the
+ * environment (tests, benchmarks).
+ */
+export function createImageSkill(
+  pipelineOptions: (config: ImageSkillConfig) => PipelineOptions = pipelineOptionsFromConfig,
+): SkillDefinition<ImageSkillConfig, { pipeline: ImagePipeline }> {
+  return defineSkill({
+    name: 'image',
+    config: imageConfigSchema,
+    errors: IMAGE_ERROR_STATUS,
+    async init(ctx) {
+      // libvips' operation cache would keep decoded images around (up to 50 MB): repeated inputs are served from
+      // our own cache without decoding, so it only costs memory here.
+      sharp.cache(false);
+      const opened: { pipeline?: ImagePipeline } = {};
+      const observer = createImageMetrics(ctx.registry, () => opened.pipeline?.stats() ?? EMPTY_STATS);
+      const p = await ImagePipeline.open({ ...pipelineOptions(ctx.config), logger: ctx.logger, observer });
+      opened.pipeline = p;
+      ctx.onShutdown(() => p.close());
+      ctx.logger.info({ cacheDir: p.cacheRoot, entries: p.stats().entries }, 'image skill ready');
+      return { pipeline: p };
+    },
+    services: (ctx, { pipeline }) => [
+      skillService(skillDefinition, imageSkillImplementation(pipeline, ctx.logger)),
+    ],
+  });
+}
+
+/** The image skill configured from the environment (the container's main.ts runs it). */
+export const imageSkill = createImageSkill();
+
 export interface StartImageSkillOptions {
   pipeline: PipelineOptions;
   logger: Logger;
@@ -84,62 +130,22 @@ export interface RunningImageSkill {
   pipeline: ImagePipeline;
 }
 
-/**
- * Opens the pipeline (cache index scan), starts the gRPC server with both health protocols and metrics, and
- * reports SERVING once ready. Shutdown drains calls, then persists the cache index.
- */
+/** Starts the image skill in this process with explicit pipeline options (tests, embedded use). */
 export async function startImageSkill(opts: StartImageSkillOptions): Promise<RunningImageSkill> {
-  // libvips' operation cache would keep decoded images around (up to 50 MB): repeated inputs are served from our
-  // own cache without decoding, so it only costs memory here.
-  sharp.cache(false);
-  const registry = new Registry();
-  let pipeline: ImagePipeline | undefined;
-  const observer = createImageMetrics(registry, () =>
-    pipeline
-      ? pipeline.stats()
-      : {
-          exactHits: 0,
-          nearHits: 0,
-          misses: 0,
-          evictions: 0,
-          entries: 0,
-          bytes: 0,
-          hitRate: 0,
-          rejectedNearHits: 0,
-        },
-  );
-  try {
-    pipeline = await ImagePipeline.open({ ...opts.pipeline, logger: opts.logger, observer });
-  } catch (e) {
-    if (e instanceof ImageError) {
-      throw new SkillRuntimeError(
-        e.code === 'IMAGE_BAD_CONFIG' ? 'RUNTIME_BAD_CONFIG' : 'RUNTIME_START_FAILED',
-        e.message,
-        { cause: e },
-      );
-    }
-    throw e;
-  }
-  const p = pipeline;
-  let running: RunningSkill;
-  try {
-    running = await startSkillServer({
-      name: 'image',
-      ...(opts.host !== undefined ? { host: opts.host } : {}),
-      port: opts.port,
-      implementation: imageSkillImplementation(p, opts.logger),
+  const handle = await startSkill(
+    createImageSkill(() => opts.pipeline),
+    {
       logger: opts.logger,
-      registry,
-      ...(opts.metricsPort !== undefined ? { metricsPort: opts.metricsPort } : {}),
-      ...(opts.maxMessageBytes !== undefined ? { maxMessageBytes: opts.maxMessageBytes } : {}),
-      ...(opts.shutdownGraceMs !== undefined ? { shutdownGraceMs: opts.shutdownGraceMs } : {}),
-    });
-  } catch (e) {
-    await p.close();
-    throw e;
-  }
-  running.onShutdown(() => p.close());
-  running.setServing(true);
-  opts.logger.info({ cacheDir: p.cacheRoot, entries: p.stats().entries }, 'image skill ready');
-  return { running, pipeline: p };
+      config: {
+        HOST: opts.host ?? '0.0.0.0',
+        PORT: opts.port,
+        METRICS_PORT: opts.metricsPort ?? -1,
+        ...(opts.maxMessageBytes !== undefined
+          ? { SARAI_GRPC_MAX_MESSAGE_MB: opts.maxMessageBytes / (1024 * 1024) }
+          : {}),
+        ...(opts.shutdownGraceMs !== undefined ? { SHUTDOWN_GRACE_MS: opts.shutdownGraceMs } : {}),
+      },
+    },
+  );
+  return { running: handle.running, pipeline: handle.state.pipeline };
 }

@@ -1,3 +1,5 @@
+import type { ErrorStatusTable } from '@sarai/skill-runtime';
+
 /** Stable codes of {@link DraftError}. */
 export type DraftErrorCode =
   | 'DRAFT_BAD_CONFIG'
@@ -22,3 +24,17 @@ export class DraftError extends Error {
     super(message, options);
   }
 }
+
+/** The gRPC status a client sees for each error code (the skill's one table; see @sarai/skill-runtime). */
+export const DRAFT_ERROR_STATUS = {
+  DRAFT_BAD_CONFIG: 'FAILED_PRECONDITION',
+  DRAFT_BAD_REQUEST: 'INVALID_ARGUMENT',
+  DRAFT_BAD_GRAMMAR: 'INVALID_ARGUMENT',
+  DRAFT_PROMPT_TOO_LONG: 'INVALID_ARGUMENT',
+  DRAFT_QUEUE_FULL: 'RESOURCE_EXHAUSTED',
+  DRAFT_UNKNOWN_ADAPTER: 'NOT_FOUND',
+  DRAFT_ADAPTER_REJECTED: 'FAILED_PRECONDITION',
+  DRAFT_NOT_READY: 'UNAVAILABLE',
+  DRAFT_MODEL_LOAD_FAILED: 'UNAVAILABLE',
+  DRAFT_GGUF_INVALID: 'INTERNAL',
+} as const satisfies ErrorStatusTable<DraftErrorCode>;

@@ -1,5 +1,5 @@
 // Public API of @sarai/skill-draft: the draft LLM skill (engine, gRPC service, config) and the GGUF writer.
-export { DraftError, type DraftErrorCode } from './errors.js';
+export { DRAFT_ERROR_STATUS, DraftError, type DraftErrorCode } from './errors.js';
 export {
   DraftEngine,
   OPENMP_CMAKE_OPTIONS,
@@ -21,6 +21,8 @@ export {
   type DraftConfig,
 } from './config.js';
 export {
+  createDraftSkill,
+  draftSkill,
   engineOptionsOf,
   paramsOf,
   replyOf,

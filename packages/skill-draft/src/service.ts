@@ -1,6 +1,7 @@
 import { status, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import {
   rpcStatus,
+  skillDefinition,
   type ActivateAdapterReq,
   type AdaptersReply,
   type AdaptersReq,
@@ -9,32 +10,28 @@ import {
   type GenReq,
   type ISkill,
 } from '@sarai/proto';
-import { SKILL_SERVICE, rssMb, startSkillServer, type RunningSkill } from '@sarai/skill-runtime';
+import {
+  SKILL_SERVICE,
+  defineSkill,
+  rssMb,
+  skillService,
+  startSkill,
+  toGrpcStatus,
+  type RunningSkill,
+  type SkillContext,
+  type SkillDefinition,
+} from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
 import { AdapterDirectory, engineAdaptersView, type AdaptersView } from './adapter-directory.js';
-import { sha256File } from './adapter-verify.js';
-import type { DraftConfig } from './config.js';
+import { sha256File } from '@sarai/formats';
+import { draftConfigSchema, type DraftConfig } from './config.js';
 import { DraftEngine, type EngineOptions, type GenerateParams, type GenerateResult } from './engine.js';
-import { DraftError, type DraftErrorCode } from './errors.js';
+import { DRAFT_ERROR_STATUS, DraftError } from './errors.js';
 import { createDraftMetrics, type DraftMetrics } from './metrics.js';
 
-const STATUS_OF: Record<DraftErrorCode, status> = {
-  DRAFT_BAD_CONFIG: status.FAILED_PRECONDITION,
-  DRAFT_BAD_REQUEST: status.INVALID_ARGUMENT,
-  DRAFT_BAD_GRAMMAR: status.INVALID_ARGUMENT,
-  DRAFT_PROMPT_TOO_LONG: status.INVALID_ARGUMENT,
-  DRAFT_QUEUE_FULL: status.RESOURCE_EXHAUSTED,
-  DRAFT_UNKNOWN_ADAPTER: status.NOT_FOUND,
-  DRAFT_ADAPTER_REJECTED: status.FAILED_PRECONDITION,
-  DRAFT_NOT_READY: status.UNAVAILABLE,
-  DRAFT_MODEL_LOAD_FAILED: status.UNAVAILABLE,
-  DRAFT_GGUF_INVALID: status.INTERNAL,
-};
-
-/** The gRPC status a failure maps to (DraftError codes; anything else is INTERNAL). */
+/** The gRPC status a failure maps to, as the runtime sends it (`"<CODE>: <message>"`; non-draft errors INTERNAL). */
 export function toStatus(e: unknown): ReturnType<typeof rpcStatus> {
-  if (e instanceof DraftError) return rpcStatus(STATUS_OF[e.code], e.message);
-  return rpcStatus(status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+  return toGrpcStatus(e, DRAFT_ERROR_STATUS, 'draft').status;
 }
 
 export function paramsOf(req: GenReq): GenerateParams {
@@ -98,25 +95,6 @@ function callSignal(call: AnyCall): { signal: AbortSignal; reason: () => status;
   };
 }
 
-export interface DraftServiceOptions {
-  logger: Logger;
-  /** Overrides for the engine (tests, benchmarks). */
-  engine?: Partial<EngineOptions>;
-}
-
-/** A started draft skill: listening (NOT_SERVING) until `load()` has loaded the model. */
-export interface DraftService {
-  readonly running: RunningSkill;
-  readonly metrics: DraftMetrics;
-  readonly engine: DraftEngine | undefined;
-  /** The watched ADAPTERS_DIR (when set, after `load()`). */
-  readonly adapters: AdapterDirectory | undefined;
-  /** Loads the model, then reports SERVING on both health protocols. */
-  load(): Promise<DraftEngine>;
-  /** NOT_SERVING, drain in-flight generations, dispose the model. */
-  shutdown(reason?: string): Promise<void>;
-}
-
 export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOptions {
   return {
     modelPath: config.MODEL_PATH,
@@ -140,16 +118,45 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
   };
 }
 
-/** Starts the gRPC server of the draft skill (Generate, GenerateStream, both health protocols, /metrics). */
-export async function startDraftService(
-  config: DraftConfig,
-  opts: DraftServiceOptions,
-): Promise<DraftService> {
-  const { logger } = opts;
+export interface DraftServiceOptions {
+  logger: Logger;
+  /** Overrides for the engine (tests, benchmarks). */
+  engine?: Partial<EngineOptions>;
+}
+
+/** A started draft skill: listening (NOT_SERVING) until `load()` has loaded the model. */
+export interface DraftService {
+  readonly running: RunningSkill;
+  readonly metrics: DraftMetrics;
+  readonly engine: DraftEngine | undefined;
+  /** The watched ADAPTERS_DIR (when set, after `load()`). */
+  readonly adapters: AdapterDirectory | undefined;
+  /** Loads the model, then reports SERVING on both health protocols. */
+  load(): Promise<DraftEngine>;
+  /** NOT_SERVING, drain in-flight generations, dispose the model. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+/** What one running draft skill holds: the engine once loaded, the adapters directory, its metrics. */
+export interface DraftState {
+  readonly metrics: DraftMetrics;
+  readonly engine: DraftEngine | undefined;
+  readonly adapters: AdapterDirectory | undefined;
+  readonly implementation: Partial<ISkill>;
+  /** Loads the model and the adapters directory (once). */
+  load(): Promise<DraftEngine>;
+  /** Keeps the per-adapter health entries in line with the active adapter. */
+  updateAdapterHealth(): void;
+}
+
+function draftState(
+  ctx: SkillContext<DraftConfig>,
+  engineOverrides: Partial<EngineOptions> = {},
+): DraftState {
+  const { logger, config, health } = ctx;
   let engine: DraftEngine | undefined;
   let adapters: AdapterDirectory | undefined;
   let loadedAt = 0;
-  const metricsRef: { current?: DraftMetrics } = {};
   const adaptersView = (): AdaptersView => adapters?.view() ?? engineAdaptersView(ready(), loadedAt);
   const replyOfView = (v: AdaptersView): AdaptersReply => ({
     adapters: v.adapters.map((a) => ({ ...a, loadedAtUnixMs: String(a.loadedAtUnixMs) })),
@@ -160,10 +167,7 @@ export async function startDraftService(
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       fn(call.request).then(
         (r) => callback(null, r),
-        (e: unknown) => {
-          if (!(e instanceof DraftError)) logger.error({ err: e }, 'adapter call failed');
-          callback(toStatus(e));
-        },
+        (e: unknown) => callback(e as Error),
       );
     };
   };
@@ -172,8 +176,15 @@ export async function startDraftService(
     if (!engine) throw new DraftError('DRAFT_NOT_READY', 'the draft model is still loading; retry shortly');
     return engine;
   };
+  const m = createDraftMetrics(ctx.registry, () =>
+    engine ? { running: engine.running, queued: engine.queued, stats: engine.stats() } : undefined,
+  );
+  ctx.onShutdown(async () => {
+    adapters?.close();
+    await engine?.dispose();
+  });
   const logResult = (method: string, req: GenReq, r: GenerateResult) => {
-    metricsRef.current?.record(r);
+    m.record(r);
     logger.info(
       {
         method,
@@ -192,6 +203,18 @@ export async function startDraftService(
       'generated',
     );
   };
+
+  // Health entry per activated adapter: `skills.Skill/adapter/<name>` (`base` = no adapter) is SERVING while that
+  // adapter is the default and NOT_SERVING once another one took over.
+  let healthAdapter: string | undefined;
+  function updateAdapterHealth(): void {
+    if (!engine || health.status('') !== 'SERVING') return;
+    const name = `${SKILL_SERVICE}/adapter/${engine.activeAdapter || 'base'}`;
+    if (name === healthAdapter) return;
+    if (healthAdapter) health.setStatus(healthAdapter, 'NOT_SERVING');
+    health.setStatus(name, 'SERVING');
+    healthAdapter = name;
+  }
 
   const implementation: Partial<ISkill> = {
     listAdapters: unary<AdaptersReq, AdaptersReply>(async () => replyOfView(adaptersView())),
@@ -226,8 +249,7 @@ export async function startDraftService(
         }
       })()
         .catch((e: unknown) => {
-          if (!(e instanceof DraftError)) logger.error({ err: e }, 'Generate failed');
-          callback(cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e));
+          callback(cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : (e as Error));
         })
         .finally(cancel.dispose);
     },
@@ -252,64 +274,30 @@ export async function startDraftService(
         call.end();
       })()
         .catch((e: unknown) => {
-          if (!(e instanceof DraftError)) logger.error({ err: e }, 'GenerateStream failed');
-          call.emit(
-            'error',
-            cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : toStatus(e),
-          );
+          call.emit('error', cancel.signal.aborted ? rpcStatus(cancel.reason(), 'request cancelled') : e);
         })
         .finally(cancel.dispose);
     },
   };
 
-  const running = await startSkillServer({
-    name: 'draft',
-    host: config.HOST,
-    port: config.PORT,
-    maxMessageBytes: Math.floor(config.SARAI_GRPC_MAX_MESSAGE_MB * 1024 * 1024),
-    implementation,
-    logger,
-    ...(config.METRICS_PORT >= 0 ? { metricsPort: config.METRICS_PORT } : {}),
-    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
-  });
-  const m = createDraftMetrics(running.registry, () =>
-    engine ? { running: engine.running, queued: engine.queued, stats: engine.stats() } : undefined,
-  );
-  metricsRef.current = m;
-  running.onShutdown(async () => {
-    adapters?.close();
-    await engine?.dispose();
-  });
-
-  // Health entry per activated adapter: `skills.Skill/adapter/<name>` (`base` = no adapter) is SERVING while that
-  // adapter is the default and NOT_SERVING once another one took over.
-  let healthAdapter: string | undefined;
-  function updateAdapterHealth(): void {
-    if (!engine || running.health.status('') !== 'SERVING') return;
-    const name = `${SKILL_SERVICE}/adapter/${engine.activeAdapter || 'base'}`;
-    if (name === healthAdapter) return;
-    if (healthAdapter) running.health.setStatus(healthAdapter, 'NOT_SERVING');
-    running.health.setStatus(name, 'SERVING');
-    healthAdapter = name;
-  }
-
   let loading: Promise<DraftEngine> | undefined;
   return {
-    running,
     metrics: m,
+    implementation,
     get engine() {
       return engine;
     },
     get adapters() {
       return adapters;
     },
+    updateAdapterHealth,
     load() {
       loading ??= (async () => {
         const t0 = performance.now();
         // The base model's sha256 (adapter manifests name the base they were trained on), hashed while loading.
         const baseSha256 = config.ADAPTERS_DIR ? sha256File(config.MODEL_PATH) : undefined;
         baseSha256?.catch(() => undefined);
-        const e = await DraftEngine.load({ ...engineOptionsOf(config, logger), ...opts.engine });
+        const e = await DraftEngine.load({ ...engineOptionsOf(config, logger), ...engineOverrides });
         engine = e;
         loadedAt = Date.now();
         if (config.ADAPTERS_DIR && config.TRUSTED_KEYS_FILE) {
@@ -345,12 +333,59 @@ export async function startDraftService(
           },
           'model loaded',
         );
-        running.setServing(true);
-        updateAdapterHealth();
         return e;
       })();
       return loading;
     },
-    shutdown: (reason) => running.shutdown(reason),
+  };
+}
+
+/**
+ * The draft skill: listens NOT_SERVING, loads the model (and the adapters directory), then SERVING; serves
+ * skills.Skill Generate, GenerateStream and the adapter methods. `engine` overrides engine options (tests, benches).
+ */
+export function createDraftSkill(engine?: Partial<EngineOptions>): SkillDefinition<DraftConfig, DraftState> {
+  return defineSkill({
+    name: 'draft',
+    config: draftConfigSchema,
+    errors: DRAFT_ERROR_STATUS,
+    init: (ctx) => draftState(ctx, engine),
+    services: (_ctx, state) => [skillService(skillDefinition, state.implementation)],
+    async start(ctx, state) {
+      await state.load();
+      ctx.setServing(true);
+      state.updateAdapterHealth();
+    },
+  });
+}
+
+/** The draft skill configured from the environment (the container's main.ts runs it). */
+export const draftSkill = createDraftSkill();
+
+/** Starts the draft skill in this process with a validated config: listening (NOT_SERVING) until `load()`. */
+export async function startDraftService(
+  config: DraftConfig,
+  opts: DraftServiceOptions,
+): Promise<DraftService> {
+  const handle = await startSkill(createDraftSkill(opts.engine), {
+    resolvedConfig: config,
+    logger: opts.logger,
+    start: false,
+  });
+  const state = handle.state;
+  return {
+    running: handle.running,
+    metrics: state.metrics,
+    get engine() {
+      return state.engine;
+    },
+    get adapters() {
+      return state.adapters;
+    },
+    async load() {
+      await handle.start();
+      return state.engine as DraftEngine;
+    },
+    shutdown: (reason) => handle.shutdown(reason),
   };
 }

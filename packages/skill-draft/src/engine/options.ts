@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { AdapterSpec } from '../config.js';
+
+export interface EngineOptions {
+  modelPath: string;
+  /** Identity reported with every result; default: GGUF general.name, else the file name. */
+  modelName?: string;
+  /** CPU threads for decoding (getLlama maxThreads and each context's threads). */
+  threads: number;
+  /** Tokens per sequence. */
+  contextSize: number;
+  /** Sequences per context = generations decoded together. */
+  sequences: number;
+  /** Requests allowed to wait for a sequence; more fail fast (DRAFT_QUEUE_FULL). */
+  maxQueue: number;
+  batchSize?: number;
+  /** Upper bound for a request's maxTokens. */
+  maxTokensLimit?: number;
+  adapters?: AdapterSpec[];
+  /**
+   * Most distinct adapter files one model instance may load (node-llama-cpp frees adapters only with their model);
+   * a swap beyond it loads a fresh model instance. Default 4.
+   */
+  maxAdaptersPerModel?: number;
+  /** Variant serving requests that name no adapter ('' = base model). */
+  activeAdapter?: string;
+  flashAttention?: boolean;
+  useMmap?: boolean;
+  /** Keep generating past end-of-generation tokens (benchmarks on random-weight models). */
+  ignoreEos?: boolean;
+  /** Reuse cached prompt prefixes across requests (default true; false only to measure what reuse saves). */
+  prefixReuse?: boolean;
+  /**
+   * Which node-llama-cpp binaries to load: 'prebuilt' (default; the npm package's portable CPU binaries) or
+   * 'openmp' (a private copy of node-llama-cpp with a local OpenMP build, made by scripts/openmp-binaries.mjs; keeps
+   * the decode threads alive between tokens; run with UV_THREADPOOL_SIZE=1 so every decode comes from the same
+   * thread and reuses one OpenMP team).
+   */
+  binaries?: 'prebuilt' | 'openmp';
+  /** Entry point of the OpenMP copy of node-llama-cpp; default {@link defaultOpenmpModule}. */
+  openmpModule?: string;
+  /** Prompt tokens evaluated per step, so a cancelled request stops between steps. Default 128. */
+  promptChunk?: number;
+  logger?: Logger;
+}
+
+export interface GenerateParams {
+  prompt: string;
+  maxTokens: number;
+  stop?: readonly string[];
+  temperature?: number;
+  /** GBNF grammar constraining the output. */
+  grammar?: string;
+  /** Sampling seed; default random. */
+  seed?: number;
+  /** Adapter variant name; '' = the active variant. */
+  adapter?: string;
+  logprobs?: boolean;
+}
+
+export type FinishReason = 'stop' | 'length' | 'grammar' | 'eos' | 'cancelled';
+
+export interface GenerateResult {
+  text: string;
+  tokensGenerated: number;
+  finishReason: FinishReason;
+  /** Decode rate of this request: (tokens − 1) ÷ time from the first to the last token. */
+  decodeTokensPerSecond: number;
+  promptTokens: number;
+  promptTokensEvaluated: number;
+  promptTokensReused: number;
+  /** From the prompt evaluation start to the first sampled token. */
+  promptEvalMs: number;
+  queueMs: number;
+  /** Mean and lowest natural-log probability of the generated tokens (logprobs requested, ≥ 1 token). */
+  meanLogprob?: number;
+  minLogprob?: number;
+  adapter: string;
+  model: string;
+}
+
+export interface GenerateHooks {
+  signal?: AbortSignal;
+  /** Receives the output as it is produced; the pieces concatenate to `result.text`. */
+  onText?: (piece: string) => void;
+}
+
+export const REQUEST_LIMITS = {
+  maxStops: 16,
+  maxStopLength: 256,
+  maxGrammarLength: 65_536,
+  maxTemperature: 5,
+} as const;

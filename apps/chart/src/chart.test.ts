@@ -21,9 +21,9 @@ describe('the sarai Helm chart', () => {
       byKind(objs, 'Deployment')
         .map((o) => o.metadata.name)
         .sort(),
-    ).toEqual(['rel-host', 'rel-skill-draft', 'rel-skill-image']);
+    ).toEqual(['rel-host', 'rel-skill-draft', 'rel-skill-image', 'rel-skill-sandbox']);
     // A headless Service per skill (clients balance over the pod IPs), a PDB per Deployment.
-    for (const skill of ['draft', 'image']) {
+    for (const skill of ['draft', 'image', 'sandbox']) {
       const svc = find(objs, 'Service', `rel-skill-${skill}`);
       expect(svc.spec['clusterIP']).toBe('None');
       expect(svc.spec['ports'][0]).toMatchObject({ name: 'grpc', port: 50051 });
@@ -45,6 +45,10 @@ describe('the sarai Helm chart', () => {
       name: 'rel-skill-draft',
     });
     expect(find(objs, 'Deployment', 'rel-skill-image').spec['replicas']).toBe(2);
+    // The host (HTTP API) probes /readyz and /healthz.
+    const host = find(objs, 'Deployment', 'rel-host').spec['template'].spec.containers[0];
+    expect(host.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(host.image).toBe('sarai/cli:0.1.0');
     // The host reaches every skill through its headless Service with dns:/// (round_robin in SkillPool).
     const hostEnv = find(objs, 'Deployment', 'rel-host').spec['template'].spec.containers[0].env;
     expect(hostEnv).toContainEqual({
@@ -81,10 +85,11 @@ describe('the sarai Helm chart', () => {
       return ((pod?.containers ?? []) as Array<{ image: string }>).map((c) => c.image);
     });
     expect(images.sort()).toEqual([
-      'registry.example.com:5000/sarai/host:0.1.0',
+      'registry.example.com:5000/sarai/cli:0.1.0',
       'registry.example.com:5000/sarai/lora-trainer:0.1.0',
       'registry.example.com:5000/sarai/skill-draft:0.1.0',
       `registry.example.com:5000/sarai/skill-image@${digest}`,
+      'registry.example.com:5000/sarai/skill-sandbox:0.1.0',
     ]);
   });
 

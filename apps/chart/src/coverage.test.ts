@@ -5,8 +5,38 @@ import { describe, expect, it } from 'vitest';
 import { CHART_DIR } from './helm.js';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
+interface SkillValues {
+  image: { repository: string };
+  healthService?: string;
+  isolated?: boolean;
+  resources: { limits: { cpu: string; memory: string } };
+}
 const values = parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as {
-  skills: Record<string, { image: { repository: string } }>;
+  skills: Record<string, SkillValues>;
+};
+
+interface RegistryEntry {
+  name: string;
+  image?: string;
+  healthService?: string;
+  resources?: { cpus?: number; memory?: string };
+  hardening?: { network?: string };
+}
+const registryDir = join(root, 'packages', 'skill-registry', 'skills');
+const registryEntries = (): RegistryEntry[] =>
+  existsSync(registryDir)
+    ? readdirSync(registryDir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => JSON.parse(readFileSync(join(registryDir, f), 'utf8')) as RegistryEntry)
+    : [];
+
+/** Docker sizes ("800m", "2g") in MiB; Kubernetes quantities ("800Mi", "2Gi", "512M") in MiB. */
+const dockerMiB = (s: string) =>
+  Number(s.slice(0, -1)) * { k: 1 / 1024, m: 1, g: 1024 }[s.slice(-1) as 'k' | 'm' | 'g'];
+const k8sMiB = (s: string) => {
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(s);
+  if (!m) throw new Error(`unexpected memory quantity ${s}`);
+  return Number(m[1]) * { Ki: 1 / 1024, Mi: 1, Gi: 1024 }[m[2] as 'Ki' | 'Mi' | 'Gi'];
 };
 
 interface Manifest {
@@ -24,12 +54,8 @@ function shippedSkills(): Map<string, string> {
     if (pkg.nx?.tags?.includes('type:skill') && pkg.nx.targets?.['image'] && dir.startsWith('skill-'))
       out.set(dir.slice('skill-'.length), `sarai/${dir}`);
   }
-  const registry = join(root, 'packages', 'skill-registry', 'skills');
-  if (existsSync(registry))
-    for (const f of readdirSync(registry).filter((x) => x.endsWith('.json'))) {
-      const entry = JSON.parse(readFileSync(join(registry, f), 'utf8')) as { name: string; image?: string };
-      if (entry.image) out.set(entry.name, entry.image.replace(/:[^/]*$/, ''));
-    }
+  for (const entry of registryEntries())
+    if (entry.image) out.set(entry.name, entry.image.replace(/:[^/]*$/, ''));
   return out;
 }
 
@@ -42,6 +68,24 @@ describe('chart values cover every skill', () => {
         name,
       ]);
       expect(values.skills[name]?.image.repository).toBe(repository);
+    }
+  });
+
+  it('follows the skill registry: limits, readiness service, isolation of network-less skills', () => {
+    for (const entry of registryEntries()) {
+      const v = values.skills[entry.name];
+      if (!v || !entry.image) continue;
+      if (entry.resources?.cpus !== undefined)
+        expect(Number(v.resources.limits.cpu), `skills.${entry.name}.resources.limits.cpu`).toBe(
+          entry.resources.cpus,
+        );
+      if (entry.resources?.memory)
+        expect(k8sMiB(v.resources.limits.memory), `skills.${entry.name}.resources.limits.memory`).toBe(
+          dockerMiB(entry.resources.memory),
+        );
+      if (entry.healthService)
+        expect(v.healthService, `skills.${entry.name}.healthService`).toBe(entry.healthService);
+      expect(v.isolated === true, `skills.${entry.name}.isolated`).toBe(entry.hardening?.network === 'none');
     }
   });
 });

@@ -11,6 +11,7 @@ describe('hardening policy', () => {
       'Deployment',
       'Deployment',
       'Deployment',
+      'Deployment',
     ]);
     expect(objs.flatMap(hardeningViolations)).toEqual([]);
   });

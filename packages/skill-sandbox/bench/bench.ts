@@ -1,0 +1,146 @@
+// The price of isolation: RunTests through the sandbox vs the removed in-process worker, same honest request, same
+// process, sequential calls. Prints p50/p99 and ratios against the worker baseline. Goal: sandbox p50 ≤ 100 ms.
+//   npx nx run @sarai/skill-sandbox:bench          (BENCH_N=60; the container row needs the image + Docker)
+import { connectSandbox, Language, type RunTestsRequest } from '@sarai/sandbox-contract';
+import { startSkill } from '@sarai/skill-runtime';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runTests, sandboxSkill } from '../src/index.js';
+import { runInProcessWorker } from './in-process-worker.js';
+
+const N = Number(process.env['BENCH_N'] ?? 60);
+const code = 'function add(a, b) { return a + b; }';
+const tests = [
+  { args: [1, 2], expected: 3 },
+  { args: [20, 22], expected: 42 },
+  { args: [-1, 1], expected: 0 },
+];
+const wire: RunTestsRequest = {
+  code,
+  language: Language.JAVASCRIPT,
+  functionName: 'add',
+  tests: tests.map((t) => ({ argsJson: JSON.stringify(t.args), expectedJson: JSON.stringify(t.expected) })),
+};
+
+async function measure(
+  name: string,
+  fn: () => Promise<void>,
+): Promise<{ name: string; p50: number; p99: number }> {
+  for (let i = 0; i < 3; i++) await fn(); // warm-up
+  const ms: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    await fn();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  const q = (p: number) => ms[Math.min(ms.length - 1, Math.ceil(p * ms.length) - 1)] ?? 0;
+  return { name, p50: q(0.5), p99: q(0.99) };
+}
+
+const must = (ok: boolean, what: string) => {
+  if (!ok) throw new Error(`bench: ${what} did not pass its tests`);
+};
+
+const rows = [];
+rows.push(
+  await measure('in-process worker (removed, baseline)', async () =>
+    must((await runInProcessWorker(code, 'add', tests)) === tests.length, 'worker'),
+  ),
+);
+rows.push(
+  await measure('runner only (fresh child, no gRPC)', async () =>
+    must(
+      (await runTests({ code, language: 'javascript', functionName: 'add', tests })).tests.every(
+        (t) => t.passed,
+      ),
+      'runner',
+    ),
+  ),
+);
+const skill = await startSkill(sandboxSkill);
+const conn = connectSandbox(`127.0.0.1:${skill.port}`);
+rows.push(
+  await measure('sandbox skill over gRPC (loopback, embedded)', async () =>
+    must(
+      (await conn.client.runTests(wire)).response.results.every((r) => r.passed),
+      'skill',
+    ),
+  ),
+);
+conn.close();
+await skill.shutdown();
+
+// The real hardened image, network none, over its unix socket (skipped without Docker or the image).
+const image = process.env['SKILL_SANDBOX_TAG'] ?? 'sarai/skill-sandbox:latest';
+let containerNote = '';
+try {
+  execFileSync('docker', ['image', 'inspect', image], { stdio: 'ignore' });
+  const dir = await mkdtemp(join(tmpdir(), 'sbx-bench-'));
+  if (process.getuid?.() === 0) await chown(dir, 1000, 1000);
+  const id = execFileSync('docker', [
+    'run',
+    '-d',
+    '--rm',
+    '--network',
+    'none',
+    '--read-only',
+    '--tmpfs',
+    '/tmp:size=64m,mode=1777',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges:true',
+    '--cpus',
+    '1',
+    '--memory',
+    '512m',
+    '--memory-swap',
+    '512m',
+    '--pids-limit',
+    '64',
+    '--user',
+    '1000:1000',
+    '-v',
+    `${dir}:/run/sarai`,
+    image,
+  ])
+    .toString()
+    .trim();
+  try {
+    const sock = join(dir, 'sandbox.sock');
+    for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    const c = connectSandbox(`unix:${sock}`);
+    rows.push(
+      await measure('hardened container (network none, unix socket)', async () =>
+        must(
+          (await c.client.runTests(wire)).response.results.every((r) => r.passed),
+          'container',
+        ),
+      ),
+    );
+    c.close();
+  } finally {
+    execFileSync('docker', ['rm', '-f', id], { stdio: 'ignore' });
+    await rm(dir, { recursive: true, force: true });
+  }
+} catch (e) {
+  containerNote = `container row skipped: ${(e as Error).message.split('\n')[0]}`;
+}
+
+const base = rows[0] as { p50: number; p99: number };
+console.log(`RunTests, ${tests.length} tests of add(a, b), ${N} sequential calls each (after 3 warm-up)\n`);
+console.log('| path | p50 ms | p99 ms | p50 × worker | p99 × worker |');
+console.log('|---|---:|---:|---:|---:|');
+for (const r of rows)
+  console.log(
+    `| ${r.name} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${(r.p50 / base.p50).toFixed(1)}× | ${(r.p99 / base.p99).toFixed(1)}× |`,
+  );
+if (containerNote) console.log(`\n${containerNote}`);
+const worst = Math.max(...rows.slice(1).map((r) => r.p50));
+console.log(
+  `\ngoal p50 ≤ 100 ms per check: ${worst <= 100 ? 'met' : 'NOT met'} (slowest isolated p50 ${worst.toFixed(1)} ms)`,
+);

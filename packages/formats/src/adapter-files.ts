@@ -1,5 +1,3 @@
-import { basename, dirname, join } from 'node:path';
-
 /**
  * Published adapter file names: `lora_YYYYMMDD.gguf`, then `lora_YYYYMMDD-N.gguf` for further runs the same day
  * (the trainer counts from -2, test fixtures from -1; either sorts after the plain name). Group 1 is the UTC date,
@@ -45,7 +43,7 @@ export interface AdapterArtifacts {
 
 /** The sibling files of an adapter (same directory). */
 export function adapterArtifacts(adapterPath: string): AdapterArtifacts {
-  const stem = join(dirname(adapterPath), adapterName(basename(adapterPath)));
+  const stem = adapterPath.replace(/\.gguf$/, '');
   return {
     adapter: adapterPath,
     manifest: `${stem}.manifest.json`,

@@ -6,7 +6,7 @@ import { TrainerError } from './errors.js';
 import { createTrainerLogger } from './logger.js';
 import { verifyAdapterManifest } from './manifest.js';
 import { runNightly } from './nightly.js';
-import type { LoraTarget } from './trainer.js';
+import type { LoraTarget } from './train/types.js';
 
 export const CLI_USAGE = `usage:
   sarai-lora-trainer nightly [options]     train, sign and publish a LoRA adapter from the interaction log

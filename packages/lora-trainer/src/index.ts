@@ -16,18 +16,18 @@ export {
   type TrainingExample,
 } from './dataset.js';
 export { chatmlGlue, renderExchange, type ChatGlue } from './chat.js';
+export { trainLora } from './trainer.js';
+export { packRows } from './train/rows.js';
 export {
   DEFAULT_TARGETS,
   TRAINABLE_TARGETS,
-  packRows,
-  trainLora,
   type ChatPair,
   type LoraTarget,
   type TrainHyperParameters,
   type TrainLoraOptions,
   type TrainLoraResult,
   type TrainProgress,
-} from './trainer.js';
+} from './train/types.js';
 export { encodeGguf, readGgufHeader, readGgufTensorF32, type GgufFile, type GgufTensorInfo } from './gguf.js';
 export { allocateAdapterPath, sha256File } from './files.js';
 export { LLAMA_LIB_DIR_ENV, loadLlamaLibrary, locateLlamaLibDir, type LlamaLibrary } from './ffi/library.js';

@@ -23,18 +23,9 @@ import { Session, createTrainRun } from './train/session.js';
 import { tokenStreams } from './train/tokens.js';
 import type { TrainLoraOptions, TrainLoraResult } from './train/types.js';
 
+// For this package's modules and tests: the row packer and the run's types.
 export { packRows } from './train/rows.js';
-export { chatGlue } from './train/tokens.js';
-export {
-  DEFAULT_TARGETS,
-  TRAINABLE_TARGETS,
-  type ChatPair,
-  type LoraTarget,
-  type TrainHyperParameters,
-  type TrainLoraOptions,
-  type TrainLoraResult,
-  type TrainProgress,
-} from './train/types.js';
+export type { TrainLoraOptions, TrainLoraResult, TrainProgress } from './train/types.js';
 
 /**
  * Trains a LoRA adapter on a frozen GGUF base with llama.cpp's own optimizer (llama_opt_init / llama_opt_epoch):

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prng } from '../prng.js';
-import { meta } from './metadata.js';
+import { meta, type GgufMetaValue } from './metadata.js';
 import { decode, encode, f16ToF32, f32ToF16, tensorBytes } from './quant.js';
 import { metaNumber, metaString, readGgufHeader, readGgufTensorF32 } from './reader.js';
 import { encodeGguf, f32Tensor, ggufHeader, writeGguf, type GgufFileSpec } from './writer.js';
@@ -14,49 +14,55 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-const adapterSpec = (a: Float32Array, b: Float32Array): GgufFileSpec => ({
-  metadata: [
-    ['general.architecture', meta.str('qwen2')],
-    ['adapter.lora.alpha', meta.f32(16)],
-    ['x.count', meta.u32(7)],
-    ['x.flag', meta.bool(true)],
-    ['x.list', meta.arr('string', ['a', 'bc'])],
-    [
-      'x.big',
-      meta.arr(
-        'u32',
-        Array.from({ length: 300 }, (_, i) => i),
-      ),
-    ],
-  ],
-  tensors: [
-    f32Tensor('blk.0.attn_q.weight.lora_a', [3, 2], a),
-    f32Tensor('blk.0.attn_q.weight.lora_b', [2, 5], b),
-  ],
-});
-
 describe('GGUF writer and reader', () => {
-  it('writes a file that reads back: metadata, shapes, 32-byte aligned data, long arrays summarised', async () => {
-    const a = Float32Array.from({ length: 6 }, (_, i) => i / 7);
-    const b = Float32Array.from({ length: 10 }, (_, i) => -i);
-    const path = join(dir, 'a.gguf');
-    await writeFile(path, encodeGguf(adapterSpec(a, b)));
+  it('round-trips every metadata value type, summarises long arrays, aligns and reads F32 data back', async () => {
+    const values: Array<[string, GgufMetaValue, unknown]> = [
+      ['t.u8', { type: 'u8', value: 200 }, 200],
+      ['t.i8', { type: 'i8', value: -5 }, -5],
+      ['t.u16', { type: 'u16', value: 60000 }, 60000],
+      ['t.i16', { type: 'i16', value: -300 }, -300],
+      ['t.u32', meta.u32(4e9), 4e9],
+      ['t.i32', meta.i32(-7), -7],
+      ['t.f32', meta.f32(0.5), 0.5],
+      ['t.bool', meta.bool(false), false],
+      ['t.str', meta.str('héllo'), 'héllo'],
+      ['t.u64', meta.u64(2n ** 40n), 2n ** 40n],
+      ['t.i64', { type: 'i64', value: -(2n ** 40n) }, -(2n ** 40n)],
+      ['t.f64', { type: 'f64', value: Math.PI }, Math.PI],
+      ['t.strs', meta.arr('string', ['x', 'yz']), ['x', 'yz']],
+      [
+        't.long',
+        meta.arr(
+          'u32',
+          Array.from({ length: 300 }, (_, i) => i),
+        ),
+        { arrayType: 4, length: 300 },
+      ],
+    ];
+    const lo = Float32Array.from({ length: 12 }, (_, i) => i / 3 - 1);
+    const hi = Float32Array.from({ length: 5 }, (_, i) => 2 ** i);
+    const path = join(dir, 'round-trip.gguf');
+    await writeFile(
+      path,
+      encodeGguf({
+        metadata: values.map(([k, v]) => [k, v] as const),
+        tensors: [f32Tensor('lo', [4, 3], lo), f32Tensor('hi', [5], hi)],
+      }),
+    );
     const file = readGgufHeader(path);
-    expect(file.version).toBe(3);
-    expect(metaString(file, 'general.architecture')).toBe('qwen2');
-    expect(metaNumber(file, 'adapter.lora.alpha')).toBe(16);
-    expect(file.metadata.get('x.count')).toBe(7);
-    expect(file.metadata.get('x.flag')).toBe(true);
-    expect(file.metadata.get('x.list')).toEqual(['a', 'bc']);
-    expect(file.metadata.get('x.big')).toEqual({ arrayType: 4, length: 300 });
-    expect(file.tensors.map((t) => [t.name, t.ne, t.type])).toEqual([
-      ['blk.0.attn_q.weight.lora_a', [3, 2], 0],
-      ['blk.0.attn_q.weight.lora_b', [2, 5], 0],
+    for (const [key, , expected] of values) expect([key, file.metadata.get(key)]).toEqual([key, expected]);
+    expect(metaNumber(file, 't.u64')).toBe(2 ** 40);
+    expect(metaString(file, 't.u32')).toBeUndefined();
+    expect(file.tensors).toEqual([
+      { name: 'lo', ne: [4, 3], type: 0, offset: 0 },
+      { name: 'hi', ne: [5], type: 0, offset: 64 },
     ]);
-    expect(file.dataOffset % 32).toBe(0);
-    expect(file.tensors[1]?.offset).toBe(32);
-    expect(await readGgufTensorF32(path, file, 'blk.0.attn_q.weight.lora_a')).toEqual(a);
-    expect(await readGgufTensorF32(path, file, 'blk.0.attn_q.weight.lora_b')).toEqual(b);
+    expect(file.dataOffset % file.alignment).toBe(0);
+    expect(await readGgufTensorF32(path, file, 'lo')).toEqual(lo);
+    expect(await readGgufTensorF32(path, file, 'hi')).toEqual(hi);
+    await expect(readGgufTensorF32(path, file, 'absent')).rejects.toMatchObject({
+      code: 'FORMATS_GGUF_INVALID',
+    });
   });
 
   it('streams the same bytes as it encodes in memory, for every tensor type, with explicit alignment', async () => {
@@ -116,14 +122,17 @@ describe('GGUF writer and reader', () => {
   });
 });
 
+// Moved unchanged from skill-draft's gguf.test.ts together with the quantizers.
 describe('quantization', () => {
-  it('fp16 round-trips representable values and rounds to nearest even', () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5]) expect(f16ToF32(f32ToF16(v))).toBe(v);
-    expect(f32ToF16(1 + 2 ** -11)).toBe(f32ToF16(1));
+  it('fp16 round-trips representable values and rounds to nearest', () => {
+    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8])
+      expect(f16ToF32(f32ToF16(v))).toBe(v);
+    expect(f32ToF16(1 + 2 ** -11)).toBe(f32ToF16(1)); // tie → even
+    expect(f16ToF32(f32ToF16(1e6))).toBe(Infinity);
   });
 
   it.each(['Q8_0', 'Q4_0', 'F16', 'F32'] as const)('%s encodes and decodes within its step size', (type) => {
-    const src = new Float32Array(32 * 8);
+    const src = new Float32Array(32 * 64);
     new Prng(3).fillUniform(src, 1);
     const buf = Buffer.alloc(tensorBytes(type, src.length));
     expect(encode(type, src, buf)).toBe(buf.length);

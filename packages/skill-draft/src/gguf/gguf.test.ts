@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
+import { tensorBytes } from '@sarai/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Prng, decode, encode, f16ToF32, f32ToF16, tensorBytes } from '@sarai/formats';
 import { bytesToUnicode, byteLevelVocab } from './tokenizer.js';
 import { MODEL_PRESETS, generateLoraAdapter, generateModel } from './models.js';
 import { TINY_MODEL } from '../test-support/models.js';
@@ -15,26 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-});
-
-describe('quantization', () => {
-  it('fp16 round-trips representable values and rounds to nearest', () => {
-    for (const v of [0, 1, -2, 0.5, 65504, 6.103515625e-5, 5.960464477539063e-8])
-      expect(f16ToF32(f32ToF16(v))).toBe(v);
-    expect(f32ToF16(1 + 2 ** -11)).toBe(f32ToF16(1)); // tie → even
-    expect(f16ToF32(f32ToF16(1e6))).toBe(Infinity);
-  });
-
-  it.each(['Q8_0', 'Q4_0', 'F16', 'F32'] as const)('%s encodes and decodes within its step size', (type) => {
-    const src = new Float32Array(32 * 64);
-    new Prng(3).fillUniform(src, 1);
-    const buf = Buffer.alloc(tensorBytes(type, src.length));
-    expect(encode(type, src, buf)).toBe(buf.length);
-    const back = decode(type, buf, src.length);
-    const tolerance = { Q8_0: 1.8 / 127, Q4_0: 1.8 / 7, F16: 2e-3, F32: 0 }[type];
-    for (let i = 0; i < src.length; i++)
-      expect(Math.abs((back[i] as number) - (src[i] as number))).toBeLessThanOrEqual(tolerance + 1e-6);
-  });
 });
 
 describe('byte-level BPE vocabulary', () => {

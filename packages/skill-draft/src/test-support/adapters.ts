@@ -158,7 +158,7 @@ export async function publishTestAdapter(o: PublishOptions): Promise<{ path: str
     adapterSha256: sha256Text(adapter),
     adapterBytes: adapter.length,
     baseFile: basename(o.baseModelPath),
-    baseSha256: o.baseSha256 ?? (await fileSha256(o.baseModelPath)),
+    baseSha256: o.baseSha256 ?? (await sha256File(o.baseModelPath)),
     baseBytes: base.size,
     architecture: o.architecture ?? 'qwen2',
     fingerprint: o.key.signer.fingerprint,

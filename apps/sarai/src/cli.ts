@@ -7,7 +7,7 @@ import { benchOmniLoop } from './commands/bench.js';
 import { loraCommand } from './commands/lora.js';
 import { validateAutocorrection } from './commands/validate.js';
 import { int, num, optional, parse } from './args.js';
-import { CliError, usageError } from './errors.js';
+import { CliError, reportError, usageError } from './errors.js';
 import type { Io } from './io.js';
 import { openSession, statePaths } from './session.js';
 import { SERVE_USAGE, serveCommand } from './serve/command.js';
@@ -337,17 +337,8 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
         throw usageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
-    if (e instanceof CliError) {
-      io.stderr(`sarai: ${e.message}\n`);
-      if (e.code === 'CLI_USAGE') io.stderr('run "sarai help" for usage\n');
-      return e.code === 'CLI_FAILED' ? 1 : 2;
-    }
-    const err = e as { name?: string; code?: string; message?: string };
-    if (err && typeof err.code === 'string' && /^(LOOP|SIGNER|PROTO|RUNTIME)_/.test(err.code)) {
-      io.stderr(`sarai: ${err.message} [${err.code}]\n`);
-      return /BAD_OPTION|BAD_INPUT|USAGE|BAD_CONFIG|NO_KEY|KEY/.test(err.code) ? 2 : 1;
-    }
-    io.stderr(`sarai: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 1;
+    const report = reportError(e);
+    io.stderr(`${report.line}\n`);
+    return report.exitCode;
   }
 }

@@ -1,5 +1,7 @@
+import { RpcError } from '@sarai/proto';
+import { Language, StopReason, type RunTestsRequest, type RunTestsResponse } from '@sarai/sandbox-contract';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { Worker } from 'node:worker_threads';
+import type { CodeSandbox } from './code-sandbox.js';
 
 export interface CheckContext {
   /** The user's original request. */
@@ -10,6 +12,11 @@ export interface CheckOutcome {
   pass: boolean;
   /** What is wrong, in words the model can act on (goes into the next reflection prompt). */
   feedback: string;
+  /**
+   * The check could not be made (e.g. the code sandbox is down): `pass` is false, and the answer was not judged.
+   * Shown as UNAVAILABLE in the reflection feedback.
+   */
+  unavailable?: boolean;
 }
 
 export interface CheckResult extends CheckOutcome {
@@ -126,98 +133,78 @@ export function extractCode(text: string): string {
   return (fenced?.[1] ?? text).trim();
 }
 
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const vm = require('node:vm');
-const { code, fn, tests, timeoutMs } = workerData;
-const results = [];
-try {
-  const ctx = vm.createContext({});
-  vm.runInContext(code + '\\n;globalThis.__fn = typeof ' + fn + ' === "function" ? ' + fn + ' : undefined;', ctx, { timeout: timeoutMs });
-  if (typeof ctx.__fn !== 'function') {
-    parentPort.postMessage({ error: 'the code does not define a function named ' + fn });
-  } else {
-    for (const t of tests) {
-      try {
-        ctx.__args = JSON.parse(JSON.stringify(t.args));
-        const got = vm.runInContext('JSON.stringify(__fn(...__args))', ctx, { timeout: timeoutMs });
-        results.push({ got: got === undefined ? 'undefined' : got });
-      } catch (e) {
-        results.push({ error: String(e && e.message || e) });
-      }
-    }
-    parentPort.postMessage({ results });
-  }
-} catch (e) {
-  parentPort.postMessage({ error: 'the code does not run: ' + String(e && e.message || e) });
+/** Longest returned value quoted in feedback (the rest is cut: feedback goes into the next prompt). */
+const GOT_MAX = 200;
+const clip = (t: string) => (t.length > GOT_MAX ? `${t.slice(0, GOT_MAX)}…` : t);
+
+function feedbackOf(fn: string, tests: readonly CodeTest[], r: RunTestsResponse): CheckOutcome {
+  if (r.error && r.results.every((t) => !t.passed && !t.gotJson)) return { pass: false, feedback: r.error };
+  const failures: string[] = [];
+  tests.forEach((t, i) => {
+    const res = r.results[i];
+    const call = `${fn}(${t.args.map((a) => JSON.stringify(a)).join(', ')})`;
+    if (!res) failures.push(`${call} was not run`);
+    else if (res.error) failures.push(`${call} threw ${clip(res.error)}`);
+    else if (!res.passed)
+      failures.push(`${call} returned ${clip(res.gotJson)}, expected ${JSON.stringify(t.expected)}`);
+  });
+  if (failures.length === 0 && r.stopReason === StopReason.OK)
+    return { pass: true, feedback: `all ${tests.length} tests pass` };
+  const stopped = r.stopReason !== StopReason.OK && r.error ? ` (${r.error})` : '';
+  return {
+    pass: false,
+    feedback: `${failures.length}/${tests.length} tests fail: ${failures.join('; ')}${stopped}`,
+  };
 }
-`;
 
 /**
- * Runs unit tests against a JavaScript function in the answer, in a worker thread with a fresh `vm` context, a
- * per-test timeout and a memory cap. This isolates crashes and endless loops of model-written code; it is not a
- * security sandbox against hostile code.
+ * Runs unit tests against a function in the answer — never in this process: in the sandbox skill
+ * (`sarai.sandbox.v1`, a fresh permission-restricted child process per check, in a network-less container), reached
+ * through `sandbox` (usually {@link poolSandbox}). When the sandbox is down, slow or refuses, the outcome is
+ * `unavailable` (not a pass, not a failure of the answer) and says so in its feedback.
  */
 export function codeTestsChecker(opts: {
   functionName: string;
   tests: CodeTest[];
+  /** Where the tests run. */
+  sandbox: CodeSandbox;
   name?: string;
+  /** Budget of one test call, ms (default 1000). */
   timeoutMs?: number;
+  language?: 'javascript' | 'typescript';
 }): Checker {
   const timeoutMs = opts.timeoutMs ?? 1_000;
   if (!/^[A-Za-z_$][\w$]*$/.test(opts.functionName))
     throw new TypeError(`not a function name: ${opts.functionName}`);
+  const wallMs = Math.min(30_000, timeoutMs * (opts.tests.length + 1) + 1_000);
+  const tests = opts.tests.map((t) => ({
+    argsJson: JSON.stringify(t.args),
+    expectedJson: JSON.stringify(t.expected) ?? 'null',
+  }));
   return {
     name: opts.name ?? `tests of ${opts.functionName}`,
-    check(answer) {
-      const code = extractCode(answer);
-      return new Promise<CheckOutcome>((resolve) => {
-        const worker = new Worker(WORKER, {
-          eval: true,
-          workerData: { code, fn: opts.functionName, tests: opts.tests, timeoutMs },
-          resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 },
-        });
-        const kill = setTimeout(
-          () => {
-            void worker.terminate();
-            resolve({
-              pass: false,
-              feedback: `the tests did not finish within ${timeoutMs * (opts.tests.length + 1)} ms`,
-            });
-          },
-          timeoutMs * (opts.tests.length + 1) + 1_000,
-        );
-        worker.once('message', (m: { error?: string; results?: Array<{ got?: string; error?: string }> }) => {
-          clearTimeout(kill);
-          void worker.terminate();
-          if (m.error) return resolve({ pass: false, feedback: m.error });
-          const failures: string[] = [];
-          opts.tests.forEach((t, i) => {
-            const r = m.results?.[i];
-            const want = JSON.stringify(t.expected);
-            if (r?.error)
-              failures.push(
-                `${opts.functionName}(${t.args.map((a) => JSON.stringify(a)).join(', ')}) threw ${r.error}`,
-              );
-            else if (r?.got !== want)
-              failures.push(
-                `${opts.functionName}(${t.args.map((a) => JSON.stringify(a)).join(', ')}) returned ${r?.got}, expected ${want}`,
-              );
-          });
-          resolve(
-            failures.length === 0
-              ? { pass: true, feedback: `all ${opts.tests.length} tests pass` }
-              : {
-                  pass: false,
-                  feedback: `${failures.length}/${opts.tests.length} tests fail: ${failures.join('; ')}`,
-                },
-          );
-        });
-        worker.once('error', (e) => {
-          clearTimeout(kill);
-          resolve({ pass: false, feedback: `the code crashed the test runner: ${e.message}` });
-        });
-      });
+    async check(answer) {
+      const request: RunTestsRequest = {
+        code: extractCode(answer),
+        language: opts.language === 'typescript' ? Language.TYPESCRIPT : Language.JAVASCRIPT,
+        functionName: opts.functionName,
+        tests,
+        limits: { wallMs, cpuMs: wallMs, memoryMb: 0, outputBytes: 0, testTimeoutMs: timeoutMs },
+      };
+      let response: RunTestsResponse;
+      try {
+        // queueing in the sandbox's admission counts too: a slow sandbox is an unavailable one
+        response = await opts.sandbox.runTests(request, wallMs + 2_000);
+      } catch (e) {
+        if (e instanceof RpcError && e.code === 'INVALID_ARGUMENT')
+          return { pass: false, feedback: `the code sandbox cannot run this answer: ${e.message}` };
+        return {
+          pass: false,
+          unavailable: true,
+          feedback: `unavailable: the code sandbox did not run the tests (${(e as Error).message}); this is not a pass`,
+        };
+      }
+      return feedbackOf(opts.functionName, opts.tests, response);
     },
   };
 }

@@ -24,6 +24,7 @@ export {
   type CodeTest,
   type Checker,
 } from './checkers.js';
+export { CODE_TESTS_ROLE, poolSandbox, type CodeSandbox } from './code-sandbox.js';
 export { UNKNOWN_MODEL_CONFIDENCE, scoreConfidence } from './confidence.js';
 export { draftPrompt, reflectionPrompt, type ImageInfo } from './prompts.js';
 export {

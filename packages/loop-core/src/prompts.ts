@@ -29,11 +29,13 @@ export function reflectionPrompt(opts: {
   draftResponse: string;
   checks: readonly CheckResult[];
 }): string {
-  const failed = opts.checks.filter((c) => !c.pass);
+  const failed = opts.checks.filter((c) => !c.pass && !c.unavailable);
+  const verdict = (c: CheckResult) =>
+    c.pass ? 'PASS' : c.unavailable ? `UNAVAILABLE (not run) — ${c.feedback}` : `FAIL — ${c.feedback}`;
   const checks =
     opts.checks.length === 0
       ? ''
-      : `External Checks:\n${opts.checks.map((c) => `- ${c.checker}: ${c.pass ? 'PASS' : `FAIL — ${c.feedback}`}`).join('\n')}\n\n`;
+      : `External Checks:\n${opts.checks.map((c) => `- ${c.checker}: ${verdict(c)}`).join('\n')}\n\n`;
   const fix = failed.length > 0 ? '5. Fix every failed external check above\n' : '';
   return `
 [SYSTEM: Self-Reflection Mode - Iteration ${opts.iteration}/${opts.maxIterations}]

@@ -1,4 +1,10 @@
-import { codeTestsChecker, jsonSchemaChecker, regexChecker, type Checker } from '@sarai/loop-core';
+import {
+  codeTestsChecker,
+  jsonSchemaChecker,
+  regexChecker,
+  type Checker,
+  type CodeSandbox,
+} from '@sarai/loop-core';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './errors.js';
@@ -16,7 +22,7 @@ type CheckSpec =
   | { type: 'json-schema'; schema: object }
   | { type: 'code'; function: string; tests: Array<{ args: unknown[]; expected: unknown }> };
 
-function checkerOf(id: string, spec: CheckSpec): Checker {
+function checkerOf(id: string, spec: CheckSpec, sandbox: CodeSandbox): Checker {
   switch (spec?.type) {
     case 'regex':
       return regexChecker(new RegExp(spec.pattern, spec.flags ?? ''), {
@@ -26,7 +32,13 @@ function checkerOf(id: string, spec: CheckSpec): Checker {
     case 'json-schema':
       return jsonSchemaChecker(spec.schema, { name: `${id}: json-schema` });
     case 'code':
-      return codeTestsChecker({ functionName: spec.function, tests: spec.tests, name: `${id}: unit tests` });
+      // model-written code runs only in the sandbox skill, never in this process
+      return codeTestsChecker({
+        functionName: spec.function,
+        tests: spec.tests,
+        sandbox,
+        name: `${id}: unit tests`,
+      });
     default:
       throw new Error(
         `unknown check type ${JSON.stringify((spec as { type?: unknown })?.type)} (use regex, json-schema or code)`,
@@ -34,8 +46,11 @@ function checkerOf(id: string, spec: CheckSpec): Checker {
   }
 }
 
-/** Reads a task set: `{ tasks: [{ id, prompt, check: { type: regex | json-schema | code, ... } }] }`. */
-export async function loadDataset(path = BUNDLED_DATASET): Promise<Task[]> {
+/**
+ * Reads a task set: `{ tasks: [{ id, prompt, check: { type: regex | json-schema | code, ... } }] }`. `code` checks
+ * run in `sandbox` (the sandbox skill).
+ */
+export async function loadDataset(sandbox: CodeSandbox, path = BUNDLED_DATASET): Promise<Task[]> {
   let data: { tasks?: Array<{ id?: unknown; prompt?: unknown; check?: CheckSpec }> };
   try {
     data = JSON.parse(await readFile(path, 'utf8')) as typeof data;
@@ -51,7 +66,7 @@ export async function loadDataset(path = BUNDLED_DATASET): Promise<Task[]> {
       throw new CliError('CLI_CONFIG', `${where}: needs a string "id" and a non-empty "prompt"`);
     }
     try {
-      return { id: t.id, prompt: t.prompt, checker: checkerOf(t.id, t.check as CheckSpec) };
+      return { id: t.id, prompt: t.prompt, checker: checkerOf(t.id, t.check as CheckSpec, sandbox) };
     } catch (e) {
       throw new CliError('CLI_CONFIG', `${where} (${t.id}): ${(e as Error).message}`);
     }

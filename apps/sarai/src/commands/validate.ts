@@ -1,10 +1,10 @@
-import { runCheckers } from '@sarai/loop-core';
+import { poolSandbox, runCheckers, type CodeSandbox, type CheckResult } from '@sarai/loop-core';
 import { SingleBar, Presets } from 'cli-progress';
 import { int, parse } from '../args.js';
 import { loadDataset } from '../dataset.js';
 import { usageError } from '../errors.js';
 import type { Io } from '../io.js';
-import { openSession } from '../session.js';
+import { openSession, type Session } from '../session.js';
 
 export interface AutocorrectionReport {
   tasks: number;
@@ -15,7 +15,17 @@ export interface AutocorrectionReport {
   /** (wrong→right − right→wrong) ÷ first drafts that were wrong. The seed's KPI is ≥ 68%. */
   netAutocorrectionRate: number;
   fallbackRuns: number;
-  rows: Array<{ id: string; first: boolean; final: boolean; iterations: number; source: string }>;
+  /** Tasks whose first or final answer could not be checked (e.g. the code sandbox was down): not in the rates. */
+  unavailable: number;
+  rows: Array<{
+    id: string;
+    first: boolean;
+    final: boolean;
+    iterations: number;
+    source: string;
+    /** The check could not be made (sandbox down or slow); the row is left out of the counts. */
+    unavailable?: boolean;
+  }>;
 }
 
 export async function validateAutocorrection(args: string[], io: Io): Promise<number> {
@@ -36,7 +46,15 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
   const iterations = values.iterations === undefined ? 3 : Number(values.iterations);
   if (![2, 3].includes(iterations))
     throw usageError('--iterations must be 2 or 3 (one draft plus at least one reflection)');
-  const tasks = await loadDataset(values.dataset ? String(values.dataset) : undefined);
+  // Code checks go to the sandbox skill through the session's pool (opened after the dataset is validated).
+  const opened: { session?: Session } = {};
+  const sandbox: CodeSandbox = {
+    runTests: (req, deadlineMs) => {
+      if (!opened.session) throw new Error('the session is not open yet');
+      return poolSandbox(opened.session.pool).runTests(req, deadlineMs);
+    },
+  };
+  const tasks = await loadDataset(sandbox, values.dataset ? String(values.dataset) : undefined);
   const session = await openSession(io, {
     embedded: Boolean(values.embedded),
     iterations,
@@ -44,6 +62,7 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
     ...(deadline !== undefined ? { draftDeadlineMs: deadline } : {}),
     say: (t) => io.stderr(t),
   });
+  opened.session = session;
   const bar =
     io.isTTY && !values.json
       ? new SingleBar({ format: 'validate {bar} {value}/{total} tasks | {id}' }, Presets.shades_classic)
@@ -56,6 +75,7 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
     rightToWrong: 0,
     netAutocorrectionRate: 0,
     fallbackRuns: 0,
+    unavailable: 0,
     rows: [],
   };
   try {
@@ -69,11 +89,24 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
       const [final] = await runCheckers([task.checker], r.text, { prompt: task.prompt });
       const f0 = Boolean(first?.pass);
       const f1 = Boolean(final?.pass);
+      report.fallbackRuns += Number(r.fallbackUsed);
+      if (isUnavailable(first) || isUnavailable(final)) {
+        report.unavailable += 1;
+        report.rows.push({
+          id: task.id,
+          first: f0,
+          final: f1,
+          iterations: r.iterations.length,
+          source: r.iterations.map((i) => i.source[0]).join(''),
+          unavailable: true,
+        });
+        bar?.increment(1, { id: task.id });
+        continue;
+      }
       report.firstRight += Number(f0);
       report.finalRight += Number(f1);
       report.wrongToRight += Number(!f0 && f1);
       report.rightToWrong += Number(f0 && !f1);
-      report.fallbackRuns += Number(r.fallbackUsed);
       report.rows.push({
         id: task.id,
         first: f0,
@@ -87,7 +120,7 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
     bar?.stop();
     await session.close();
   }
-  const wrongFirst = report.tasks - report.firstRight;
+  const wrongFirst = report.tasks - report.unavailable - report.firstRight;
   report.netAutocorrectionRate =
     wrongFirst === 0 ? 0 : (report.wrongToRight - report.rightToWrong) / wrongFirst;
   if (values.json) {
@@ -96,16 +129,25 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
   }
   for (const row of report.rows) {
     io.stdout(
-      `${row.id.padEnd(20)} first ${row.first ? 'right' : 'wrong'} → final ${row.final ? 'right' : 'wrong'}  (${row.iterations} it, ${row.source})\n`,
+      row.unavailable
+        ? `${row.id.padEnd(20)} unavailable: the check could not run (code sandbox down or slow)  (${row.iterations} it, ${row.source})\n`
+        : `${row.id.padEnd(20)} first ${row.first ? 'right' : 'wrong'} → final ${row.final ? 'right' : 'wrong'}  (${row.iterations} it, ${row.source})\n`,
     );
   }
   io.stdout(
     `\ntasks ${report.tasks}: first drafts right ${report.firstRight}, final right ${report.finalRight}\n` +
       `wrong→right ${report.wrongToRight}, right→wrong ${report.rightToWrong}\n` +
       `net auto-correction rate ${(report.netAutocorrectionRate * 100).toFixed(1)}% of wrong first drafts (seed target ≥ 68%)\n` +
-      (report.fallbackRuns ? `${report.fallbackRuns} run(s) used the local fallback\n` : ''),
+      (report.fallbackRuns ? `${report.fallbackRuns} run(s) used the local fallback\n` : '') +
+      (report.unavailable
+        ? `${report.unavailable} task(s) unavailable (their check could not run; left out of the rates)\n`
+        : ''),
   );
   if (session.deployment.standIn)
     io.stdout('note: stand-in model (random weights): these rates say nothing about a real model.\n');
   return 0;
+}
+
+function isUnavailable(c: CheckResult | undefined): boolean {
+  return c?.unavailable === true;
 }

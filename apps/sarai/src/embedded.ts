@@ -20,6 +20,8 @@ export interface Deployment {
   addresses: Record<string, string>;
   /** Registered skills this deployment started (embedded) or expects (compose), in name order. */
   skills?: readonly string[];
+  /** name → 127.0.0.1:port of each embedded skill's Prometheus /metrics (only with `metrics: true`). */
+  metricsAddresses?: Record<string, string>;
   /** PIDs of skill processes on this machine (RAM figures). */
   skillPids(): number[];
   stop(): Promise<void>;
@@ -162,7 +164,14 @@ export function embeddedSkills(registry: SkillRegistry): SkillEntry[] {
  */
 export async function startEmbedded(
   io: Io,
-  opts: { imageCache: string; stateDir?: string; say: (t: string) => void; registry?: SkillRegistry },
+  opts: {
+    imageCache: string;
+    stateDir?: string;
+    say: (t: string) => void;
+    registry?: SkillRegistry;
+    /** Serve each skill's Prometheus metrics on a free loopback port (default: off). */
+    metrics?: boolean;
+  },
 ): Promise<Deployment> {
   const stateDir = opts.stateDir ?? dirname(opts.imageCache);
   const skills = embeddedSkills(opts.registry ?? loadRegistry({ env: io.env }));
@@ -173,10 +182,11 @@ export async function startEmbedded(
   await mkdir(opts.imageCache, { recursive: true });
   const tmp = await mkdtemp(join(tmpdir(), 'sarai-embedded-'));
   const base = { ...io.env, HOST: '127.0.0.1', METRICS_PORT: '-1', LOG_LEVEL: io.env['LOG_LEVEL'] || 'warn' };
-  const planned: { entry: SkillEntry; port: number; env: NodeJS.ProcessEnv }[] = [];
+  const planned: { entry: SkillEntry; port: number; metricsPort: number; env: NodeJS.ProcessEnv }[] = [];
   for (const entry of skills) {
     if (entry.embedded === false) continue;
     const port = await freePort();
+    const metricsPort = opts.metrics ? await freePort() : -1;
     const dir = join(tmp, entry.name);
     await mkdir(dir, { recursive: true });
     const values: Placeholders = {
@@ -191,7 +201,12 @@ export async function startEmbedded(
       ...resolveEnv(entry, entry.embedded.env, values),
       SKILL_NAME: entry.name,
     };
-    planned.push({ entry, port, env: { ...env, PORT: String(port) } });
+    planned.push({
+      entry,
+      port,
+      metricsPort,
+      env: { ...env, PORT: String(port), METRICS_PORT: String(metricsPort) },
+    });
   }
   opts.say(
     `starting embedded skills on ${planned.map((p) => `127.0.0.1:${p.port} (${p.entry.name})`).join(', ')}...\n`,
@@ -225,6 +240,13 @@ export async function startEmbedded(
     ...(model ? { standInModel: model.path } : {}),
     addresses,
     skills: planned.map((p) => p.entry.name),
+    ...(opts.metrics
+      ? {
+          metricsAddresses: Object.fromEntries(
+            planned.map((p) => [p.entry.name, `127.0.0.1:${p.metricsPort}`]),
+          ),
+        }
+      : {}),
     skillPids: () => children.map((c) => c.proc.pid ?? 0).filter((p) => p > 0),
     stop: async () => {
       await Promise.all(children.map(stopChild));

@@ -15,6 +15,8 @@ export interface SessionOptions {
   seed?: number;
   draftDeadlineMs?: number;
   checkers?: Checker[];
+  /** Embedded skills serve their Prometheus metrics on loopback (Deployment.metricsAddresses). */
+  embeddedMetrics?: boolean;
   /** Progress messages (stderr). */
   say?: (text: string) => void;
 }
@@ -54,7 +56,11 @@ export async function openSession(io: Io, opts: SessionOptions): Promise<Session
   );
   const { signer, publicKey } = await loadOrCreateSigner(paths.state, io);
   const deployment: Deployment = opts.embedded
-    ? await startEmbedded(io, { imageCache: paths.imageCache, say: opts.say ?? (() => undefined) })
+    ? await startEmbedded(io, {
+        imageCache: paths.imageCache,
+        say: opts.say ?? (() => undefined),
+        ...(opts.embeddedMetrics ? { metrics: true } : {}),
+      })
     : { embedded: false, standIn: false, addresses: {}, stop: async () => undefined, skillPids: () => [] };
   const pool = new SkillPool({ addresses: deployment.addresses, env: io.env, logger });
   const fallback: LocalFallbacks = localFallbacks(io, {

@@ -49,12 +49,18 @@ beforeAll(async () => {
   const io: Io = {
     stdout: () => undefined,
     stderr: () => undefined,
-    env: { ...process.env, SARAI_STATE_DIR: join(dir, 'state'), LOG_LEVEL: 'error', IGNORE_EOS: 'true' },
+    env: {
+      ...process.env,
+      SARAI_STATE_DIR: join(dir, 'state'),
+      LOG_LEVEL: 'error',
+      IGNORE_EOS: 'true',
+      THREADS: '1', // the draft skill shares 2 cores with this test
+    },
     cwd: dir,
     isTTY: false,
   };
   // generous draft deadline: this box may be busy, and a slow draft would (rightly) go to the fallback
-  session = await openSession(io, { embedded: true, draftDeadlineMs: 60_000 });
+  session = await openSession(io, { embedded: true, embeddedMetrics: true, draftDeadlineMs: 60_000 });
   main = await serve({ apiKey: 'test-key' });
 });
 
@@ -227,5 +233,103 @@ describe('sarai serve: errors are OpenAI-shaped', () => {
     expect(second).toMatchObject({ status: 429, code: 'concurrency_limit_exceeded' });
     expect((second as InstanceType<typeof OpenAI.RateLimitError>).headers.get('retry-after')).toBe('1');
     first.controller.abort();
+  });
+});
+
+/** A sample of the embedded draft skill's Prometheus metrics (sum over label sets matching `labels`). */
+async function draftMetric(name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`http://${session.deployment.metricsAddresses?.['draft']}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))) {
+    if ((m[1] ?? '').includes(labels)) sum += Number(m[2]);
+  }
+  return sum;
+}
+
+describe('sarai serve: cancellation', () => {
+  it('a client that disconnects mid-stream cancels the loop and the draft generation: the sequence is freed', async () => {
+    // earlier tests' cancelled streams have finished on the skill
+    await expect
+      .poll(() => draftMetric('sarai_draft_active_generations'), { timeout: 30_000, interval: 50 })
+      .toBe(0);
+    const cancelledBefore = await draftMetric('sarai_draft_generations_total', 'finish_reason="cancelled"');
+    const ac = new AbortController();
+    const stream = await main.client.chat.completions.create(
+      {
+        model: 'sarai',
+        messages: [{ role: 'user', content: 'Write a very long story.' }],
+        max_tokens: 1000,
+        stream: true,
+        sarai: { iterations: 1 },
+      } as OpenAI.ChatCompletionCreateParamsStreaming,
+      { signal: ac.signal },
+    );
+    await stream[Symbol.asyncIterator]().next(); // the role chunk: the loop is running
+    await expect
+      .poll(() => draftMetric('sarai_draft_active_generations'), { timeout: 60_000, interval: 20 })
+      .toBe(1);
+    ac.abort();
+    await expect
+      .poll(() => draftMetric('sarai_draft_active_generations'), { timeout: 30_000, interval: 50 })
+      .toBe(0);
+    expect(await draftMetric('sarai_draft_generations_total', 'finish_reason="cancelled"')).toBe(
+      cancelledBefore + 1,
+    );
+    const host = await (await fetch(`${main.url}/metrics`)).text();
+    expect(host).toMatch(/^sarai_http_cancelled_total [1-9]/m);
+    // the draft skill serves the next request at once
+    const next = (await main.client.chat.completions.create({
+      model: 'sarai',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 4,
+      sarai: { iterations: 1 },
+    } as Params)) as WithRecord<OpenAI.ChatCompletion>;
+    expect(next.sarai.fallback_used).toBe(false);
+  });
+});
+
+describe('sarai serve: shutdown and failures', () => {
+  it('drain lets an in-flight stream finish (with [DONE]) before the server closes', async () => {
+    const s = await serve({ registry: new Registry() });
+    const stream = await s.client.chat.completions.create({
+      model: 'sarai',
+      messages: [{ role: 'user', content: 'Tell me a story.' }],
+      max_tokens: 64,
+      stream: true,
+      sarai: { iterations: 1 },
+    } as OpenAI.ChatCompletionCreateParamsStreaming);
+    const it = stream[Symbol.asyncIterator]();
+    await it.next();
+    const drained = s.app.drain(120_000);
+    let finish: string | null = null;
+    for (let c = await it.next(); !c.done; c = await it.next())
+      finish = c.value.choices[0]?.finish_reason ?? finish;
+    expect(finish).toBe('stop');
+    await drained;
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('with the draft skill stopped, the loop answers through the local fallback and the server stays ready', async () => {
+    const [draftPid] = session.deployment.skillPids();
+    process.kill(draftPid as number, 'SIGKILL');
+    while (session.pool.get('draft').health === 'SERVING') await new Promise((r) => setTimeout(r, 50));
+    const r = (await main.client.chat.completions.create({
+      model: 'sarai',
+      messages: [{ role: 'user', content: 'Are you there?' }],
+      max_tokens: 8,
+      sarai: { iterations: 1 },
+    } as Params)) as WithRecord<OpenAI.ChatCompletion>;
+    expect(r.sarai.fallback_used).toBe(true);
+    expect(r.sarai.iterations[0]?.source).toBe('fallback');
+    const ready = await fetch(`${main.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ready: true, fallback_draft: true });
+    const metrics = await (await fetch(`${main.url}/metrics`)).text();
+    expect(metrics).toMatch(/^sarai_loop_fallback_total\{skill="draft"\} [1-9]/m);
+    expect(metrics).toMatch(/^sarai_skill_serving\{skill="draft"\} 0/m);
+    expect(metrics).toMatch(
+      /^sarai_http_requests_total\{route="\/v1\/chat\/completions",method="POST",status="200"\} [1-9]/m,
+    );
+    expect(metrics).toMatch(/^sarai_host_process_resident_memory_bytes [1-9]/m);
   });
 });

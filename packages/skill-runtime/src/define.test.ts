@@ -175,6 +175,9 @@ describe('defineSkill / startSkill', () => {
     held.shift()?.();
     expect((await first).text).toBe('held');
     expect((await queued).text).toBe('echo:queued');
+    expect(await h.registry.metrics()).toMatch(
+      /sarai_grpc_requests_total\{method="Echo",code="RESOURCE_EXHAUSTED",skill="echo"\} 1/,
+    );
   });
 
   it('listens on a unix socket when HOST is unix:/path (skills without a network)', async () => {

@@ -143,6 +143,7 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
           if (!admission) return run();
           const ticket = admission.tryAcquire();
           if (!ticket) {
+            metrics.requests.inc({ method, code: 'RESOURCE_EXHAUSTED' });
             cb(wire(admission.busyError(), method));
             return;
           }
@@ -200,6 +201,7 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
           if (!admission) return run();
           const ticket = admission.tryAcquire();
           if (!ticket) {
+            metrics.requests.inc({ method, code: 'RESOURCE_EXHAUSTED' });
             stream.emit('error', wire(admission.busyError(), method));
             return;
           }

@@ -11,6 +11,7 @@
 //
 // Identical concurrent requests (same bytes and options) are computed once; concurrent requests that need the same
 // variant of the same picture share one encode.
+import { Admission } from '@sarai/skill-runtime';
 import type { Logger } from 'pino';
 import { CacheStore, sha256, type CacheEntry, type VariantRecord } from './cache.js';
 import { encodeVariant, perceptualKeys, probe, type DecodeLimits, type Probe } from './decode.js';
@@ -142,69 +143,6 @@ function intOption(name: string, v: number | undefined, def: number, min: number
 }
 
 /**
- * Admission control: at most `max` requests at once, and at most `budget` bytes of estimated decode memory
- * in flight; FIFO queue of at most `maxQueue` waiters (no starvation of large requests).
- */
-class Limiter {
-  private active = 0;
-  private used = 0;
-  private readonly waiting: Array<{ weight: number; start: () => void; cancelled: boolean }> = [];
-  constructor(
-    private readonly max: number,
-    readonly budget: number,
-    private readonly maxQueue: number,
-  ) {}
-
-  /** undefined = queue full. Otherwise `ready` resolves with a release function; `cancel` leaves the queue. */
-  acquire(weight: number): { ready: Promise<() => void>; cancel: () => void } | undefined {
-    const w = Math.min(weight, this.budget);
-    const release = once(() => {
-      this.active -= 1;
-      this.used -= w;
-      this.pump();
-    });
-    if (this.waiting.length === 0 && this.fits(w)) {
-      this.take(w);
-      return { ready: Promise.resolve(release), cancel: () => undefined };
-    }
-    if (this.waiting.length >= this.maxQueue) return undefined;
-    let start!: () => void;
-    const ready = new Promise<() => void>((resolve) => {
-      start = () => resolve(release);
-    });
-    const waiter = { weight: w, start, cancelled: false };
-    this.waiting.push(waiter);
-    return {
-      ready,
-      cancel: () => {
-        waiter.cancelled = true;
-        const i = this.waiting.indexOf(waiter);
-        if (i >= 0) this.waiting.splice(i, 1);
-        this.pump();
-      },
-    };
-  }
-
-  private fits(w: number): boolean {
-    return this.active < this.max && (this.used + w <= this.budget || this.active === 0);
-  }
-
-  private take(w: number): void {
-    this.active += 1;
-    this.used += w;
-  }
-
-  private pump(): void {
-    for (let next = this.waiting[0]; next !== undefined && this.fits(next.weight); next = this.waiting[0]) {
-      this.waiting.shift();
-      if (next.cancelled) continue;
-      this.take(next.weight);
-      next.start();
-    }
-  }
-}
-
-/**
  * Estimated peak memory of decoding one image (thumbnail + encode): whole-frame decoders cost per pixel; resizing
  * buffers up to a few hundred full-width lines as float, which dominates for very wide pictures (measured: a
  * 60000×96 PNG or GIF needs 100–200 MB).
@@ -235,20 +173,11 @@ export function decodeBytesPerPixel(p: Probe): number {
   }
 }
 
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (!done) {
-      done = true;
-      fn();
-    }
-  };
-}
-
 export class ImagePipeline {
   private readonly flights = new Map<string, Promise<ImageResult>>();
   private readonly variantFlights = new Map<string, Promise<VariantRecord>>();
-  private readonly limiter: Limiter;
+  /** Admission: concurrency, FIFO queue and the decode-memory budget (weight = estimated decode bytes). */
+  private readonly limiter: Admission;
   private readonly counts = { exact: 0, near: 0, miss: 0, rejectedNear: 0 };
   private closed = false;
 
@@ -263,7 +192,11 @@ export class ImagePipeline {
     private readonly logger: Logger | undefined,
     private readonly observer: PipelineObserver,
   ) {
-    this.limiter = new Limiter(o.concurrency, o.decodeMemoryBytes, o.maxQueue);
+    this.limiter = new Admission({
+      concurrency: o.concurrency,
+      maxQueue: o.maxQueue,
+      budget: o.decodeMemoryBytes,
+    });
   }
 
   /** Validates options, restricts libvips' decoders to the allow-list and opens the cache (index scan). */
@@ -521,7 +454,7 @@ export class ImagePipeline {
             (format === 'jpeg' || format === 'png' ? '' : ' or a JPEG/PNG'),
         );
       }
-      const slot = this.limiter.acquire(need);
+      const slot = this.limiter.tryAcquire(need);
       if (!slot)
         throw new ImageError(
           'IMAGE_BUSY',

@@ -5,7 +5,13 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ADAPTER_FILE, adapterArtifacts, adapterName, compareAdapterFiles } from '@sarai/formats';
+import {
+  ADAPTER_FILE,
+  adapterArtifacts,
+  adapterName,
+  compareAdapterFiles,
+  errorMessage,
+} from '@sarai/formats';
 import type { Logger } from 'pino';
 import { verifyAdapter, type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
 import type { AdapterSwap, DraftEngine } from './engine.js';
@@ -241,7 +247,7 @@ export class AdapterDirectory {
     try {
       swap = await this.o.engine.setAdapter(name, [{ path, scale: this.o.scale ?? 1 }], { activate });
     } catch (e) {
-      this.recordRejection(file, 'load-failed', (e as Error).message);
+      this.recordRejection(file, 'load-failed', errorMessage(e));
       return false;
     }
     this.rejected.delete(file);

@@ -7,9 +7,16 @@ export {
   type BreakerOptions,
   type BreakerState,
   type SkillAction,
+  type SkillEndpoint,
   type SkillHealthState,
   type SkillPoolOptions,
 } from './skill-pool.js';
+export {
+  SkillReplicaSet,
+  isReplicatedAddress,
+  type ReplicaSetOptions,
+  type ReplicaState,
+} from './replica-set.js';
 export {
   codeTestsChecker,
   extractCode,

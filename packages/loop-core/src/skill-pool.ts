@@ -16,6 +16,7 @@ import {
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { LoopError } from './errors.js';
+import { SkillReplicaSet, isReplicatedAddress } from './replica-set.js';
 
 export type SkillHealthState = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN';
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -33,7 +34,8 @@ export interface BreakerOptions {
 export interface SkillPoolOptions {
   /**
    * name → gRPC address; missing names come from `SARAI_SKILL_<NAME>_ADDR`, then the registry entry's `address`
-   * (default: the compose service `skill-<name>:<port>`).
+   * (default: the compose service `skill-<name>:<port>`). Several replicas: `host:port,host:port` or
+   * `dns:///name:port` (every A/AAAA record, e.g. a Kubernetes headless Service) — see {@link SkillReplicaSet}.
    */
   addresses?: Record<string, string>;
   env?: NodeJS.ProcessEnv;
@@ -80,8 +82,20 @@ export type SkillAction<T> = (
 ) => Promise<T>;
 type Action = SkillAction<unknown>;
 
+/** What SkillPool hands out for a skill: one replica ({@link SkillHandle}) or several ({@link SkillReplicaSet}). */
+export interface SkillEndpoint {
+  readonly name: string;
+  readonly address: string;
+  /** A channel to the skill (for a replica set: the replica the next call would use). */
+  readonly conn: SkillConnection;
+  readonly health: SkillHealthState;
+  readonly breakerState: BreakerState;
+  call<T>(action: SkillAction<T>, deadlineMs: number, signal?: AbortSignal): Promise<T>;
+  close(): void;
+}
+
 /** One skill: a channel, a circuit breaker and the last health the skill reported. */
-export class SkillHandle {
+export class SkillHandle implements SkillEndpoint {
   readonly conn: SkillConnection;
   private readonly breaker: CircuitBreaker<[Action, number, AbortSignal | undefined], unknown>;
   private healthState: SkillHealthState = 'UNKNOWN';
@@ -215,7 +229,7 @@ function cancelled(skill: string, cause?: unknown): LoopError {
  * where they listen, their deadlines and breaker settings come from the skill registry (@sarai/skill-registry).
  */
 export class SkillPool {
-  private readonly handles = new Map<string, SkillHandle>();
+  private readonly handles = new Map<string, SkillEndpoint>();
   private registryCache: SkillRegistry | undefined;
 
   constructor(private readonly opts: SkillPoolOptions = {}) {
@@ -246,7 +260,7 @@ export class SkillPool {
   }
 
   /** The skill playing `role`. */
-  forRole(role: string): SkillHandle {
+  forRole(role: string): SkillEndpoint {
     return this.get(this.nameFor(role));
   }
 
@@ -270,15 +284,22 @@ export class SkillPool {
     return addr;
   }
 
-  get(name: string): SkillHandle {
+  get(name: string): SkillEndpoint {
     let h = this.handles.get(name);
     if (!h) {
       const entry = this.entry(name);
-      h = new SkillHandle(name, this.addressOf(name), {
+      const address = this.addressOf(name);
+      const handleOpts = {
         ...this.opts,
         breaker: { ...entry?.breaker, ...this.opts.breaker },
         ...(entry ? { healthService: entry.healthService } : {}),
-      });
+      };
+      // Several replicas: a channel, breaker and health Watch each, calls spread round-robin.
+      h = isReplicatedAddress(address)
+        ? new SkillReplicaSet(name, address, (a) => new SkillHandle(name, a, handleOpts), {
+            ...(this.opts.logger ? { logger: this.opts.logger } : {}),
+          })
+        : new SkillHandle(name, address, handleOpts);
       this.handles.set(name, h);
     }
     return h;

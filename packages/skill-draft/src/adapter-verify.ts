@@ -15,10 +15,6 @@ import {
 import { formatSignedPrompt, verifyPrompt, type TrustedKeys } from '@sarai/signer';
 import { readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
 
-// Defined once in @sarai/formats (adapter naming, hashing): import them from there. Re-exported only until
-// service.ts (ported concurrently) imports sha256File from @sarai/formats directly.
-export { sha256File } from '@sarai/formats';
-
 /**
  * Why an adapter was refused (metric label `reason`, AdaptersReply.rejected[].reason prefix):
  * - `unsigned`: no manifest or no detached signature next to the adapter;

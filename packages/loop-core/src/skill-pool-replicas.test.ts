@@ -111,7 +111,7 @@ describe('SkillPool with several replicas per skill (client-side load balancing)
       expect((spread[String(r.port)] ?? 0) - (servedBeforeKill[String(r.port)] ?? 0)).toBeGreaterThan(
         total / 4,
       );
-  });
+  }, 60_000);
 
   it('keeps a breaker per replica: a failing replica is taken out, the others keep serving', async () => {
     const [good1, bad, good2] = await Promise.all([
@@ -133,7 +133,7 @@ describe('SkillPool with several replicas per skill (client-side load balancing)
     const after = badState.calls;
     for (let i = 0; i < 20; i++) await generate(set);
     expect(stateOf(set, badAddr).calls).toBe(after);
-  });
+  }, 60_000);
 
   it('resolves dns:///name:port to every address of the name', async () => {
     const r = await startReplica();

@@ -7,7 +7,7 @@ export const FORMATS_ERROR_CODES = [
   'FORMATS_GGUF_INVALID',
   /** A file could not be opened, read or written (the cause carries the errno). */
   'FORMATS_IO',
-  /** An argument is out of range (e.g. a seed that is not a 32-bit unsigned integer). */
+  /** An argument is out of range (e.g. a GGUF alignment that is not a power of two). */
   'FORMATS_INVALID_ARGUMENT',
 ] as const;
 

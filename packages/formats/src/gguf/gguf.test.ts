@@ -102,6 +102,9 @@ describe('GGUF writer and reader', () => {
     expect(() =>
       encodeGguf({ metadata: [], tensors: [{ name: 'q', dims: [31], type: 'Q8_0', fill: () => undefined }] }),
     ).toThrow(/rows must be a multiple of 32/);
+    expect(() => encodeGguf({ metadata: [], tensors: [], alignment: 24 })).toThrow(
+      expect.objectContaining({ code: 'FORMATS_INVALID_ARGUMENT' }),
+    );
     await expect(readFile(path)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -119,6 +119,10 @@ class ByteSink {
 }
 
 function validate(spec: GgufFileSpec): void {
+  const a = spec.alignment;
+  if (a !== undefined && !(Number.isInteger(a) && a > 0 && (a & (a - 1)) === 0)) {
+    throw new FormatsError('FORMATS_INVALID_ARGUMENT', `alignment must be a power of two, got ${a}`);
+  }
   const names = new Set<string>();
   for (const t of spec.tensors) {
     if (names.has(t.name)) throw new FormatsError('FORMATS_GGUF_INVALID', `duplicate tensor name ${t.name}`);
@@ -141,7 +145,8 @@ function validate(spec: GgufFileSpec): void {
 /**
  * Header + metadata + tensor infos: everything before the aligned data section, plus each tensor's offset in the
  * data section and the data section's size.
- * @throws FormatsError `FORMATS_GGUF_INVALID` for duplicate tensor names or shapes the type cannot store.
+ * @throws FormatsError `FORMATS_GGUF_INVALID` for duplicate tensor names or shapes the type cannot store,
+ * `FORMATS_INVALID_ARGUMENT` for an alignment that is not a power of two.
  */
 export function ggufHeader(spec: GgufFileSpec): { header: Buffer; offsets: number[]; dataBytes: number } {
   validate(spec);

@@ -122,7 +122,7 @@ export class SkillReplicaSet implements SkillEndpoint {
 
   /** The channel of the replica the next call would use (for direct calls such as ListAdapters). */
   get conn(): SkillConnection {
-    const r = this.candidates()[0] ?? [...this.replicas.values()][0];
+    const r = this.candidates(false)[0] ?? [...this.replicas.values()][0];
     if (!r)
       throw new LoopError(
         'LOOP_SKILL_UNAVAILABLE',
@@ -131,8 +131,8 @@ export class SkillReplicaSet implements SkillEndpoint {
     return r.endpoint.conn;
   }
 
-  /** Usable replicas in the order to try: SERVING ones round-robin, then unconfirmed ones. */
-  private candidates(): Replica[] {
+  /** Usable replicas in the order to try: SERVING ones round-robin, then unconfirmed ones (`advance`: next turn). */
+  private candidates(advance = true): Replica[] {
     const usable = [...this.replicas.values()].filter(
       (r) => r.endpoint.breakerState !== 'open' && r.endpoint.health !== 'NOT_SERVING',
     );
@@ -144,7 +144,7 @@ export class SkillReplicaSet implements SkillEndpoint {
       return [...rs.slice(k), ...rs.slice(0, k)];
     };
     const order = serving.length > 0 ? [...rotate(serving), ...unknown] : rotate(unknown);
-    this.next += 1;
+    if (advance) this.next += 1;
     return order;
   }
 

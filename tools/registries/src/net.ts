@@ -1,19 +1,8 @@
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistriesError } from './errors.js';
 
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A TCP port free on 127.0.0.1 right now (@sarai/formats' `freePort`, re-exported for this package). */
+export { freePort } from '@sarai/formats';
 
 /** Polls `url` until it answers with one of `okStatus` or `timeoutMs` passes; `alive()` false stops early. */
 export async function waitForHttp(

@@ -1,7 +1,7 @@
 // The shared perceptual cache on disk (the seed's ./state/image_cache volume, /cache in the container).
 //
 // Layout (all names generated from hex digests and validated enums, so a path can only be inside the root):
-//   <root>/skill-image-cache.json          layout marker {"layout": 1}
+//   <root>/skill-image-cache.json          layout marker {"layout": 2}
 //   <root>/e/<id[0..2]>/<id>/entry.json    one entry = one picture: perceptual keys, known input digests, variants
 //   <root>/e/<id[0..2]>/<id>/<format>-q<quality>-d<max_dimension>.<ext>   one file per output variant
 //
@@ -11,6 +11,14 @@
 // overwriting each other's entries; eviction is one `rm -r`. The cost is a scan of entry.json files at start-up
 // (≈ 10 k files/s here), which rebuilds the in-memory index. Recency (for LRU) is persisted lazily (at most every
 // 30 s and at close), so after a crash the LRU order is at most 30 s stale.
+//
+// Format versions: the layout version changes whenever the perceptual keys change (layout 2 = keys with alpha,
+// KEYS_VERSION 2). Entries written with older keys are DROPPED at start, never re-keyed: an old entry may hold
+// aliases (content digests) and variants that belong to another picture (a false near hit recorded under the old
+// keys), and only its own lossy output is left to recompute keys from. Dropping a whole older layout is one rename
+// of `e/` at start (O(1), the service starts with an empty index), the files are removed in the background;
+// single old entry.json files met later (written by an older process still running on the volume) are removed
+// during the scan. A newer layout than this version knows is refused (no downgrade over a newer cache).
 //
 // Several processes on one volume: each keeps its own in-memory index; a hit is verified on disk (realpath +
 // size), so an entry evicted by another process is dropped and recomputed, never returned. Entries created by
@@ -22,16 +30,21 @@ import type { Logger } from 'pino';
 import { ImageError } from './errors.js';
 import { EXTENSION, OUTPUT_FORMATS, type OutputFormat } from './formats.js';
 import {
+  COLOUR_SIZE,
   DEFAULT_THRESHOLDS,
-  distances,
-  guardAccepts,
+  DETAIL_SIZE,
+  KEY_CHANNELS,
   hashBytes,
   hammingBytes,
   type MatchThresholds,
+  samePicture,
   type PerceptualKeys,
 } from './features.js';
 
-export const LAYOUT_VERSION = 1;
+/** Cache format version: 1 = keys without alpha (dropped at start), 2 = keys with alpha and the mirror check. */
+export const LAYOUT_VERSION = 2;
+/** Prefix of a whole older-layout tree renamed at start and being removed. */
+const DROPPED_PREFIX = 'dropped-layout-';
 const MARKER = 'skill-image-cache.json';
 const ENTRY_FILE = 'entry.json';
 const ID = /^[0-9a-f]{32}$/;
@@ -67,6 +80,7 @@ interface EntryFile {
   phash: string;
   width: number;
   height: number;
+  opaque: boolean;
   maxSide?: number;
   colour: string;
   detail: string;
@@ -155,6 +169,7 @@ export class CacheStore {
     await store.checkMarker();
     await store.scan();
     await store.sweep();
+    store.removeDropped();
     store.timer = setInterval(() => {
       void store
         .flush()
@@ -165,26 +180,70 @@ export class CacheStore {
     return store;
   }
 
+  /** What the last open found and dropped (entries of an older cache format). */
+  readonly upgrade: { fromLayout?: number; droppedTree?: string; removal?: Promise<void> } = {};
+
   private async checkMarker(): Promise<void> {
     const file = path.join(this.root, MARKER);
+    let layout: unknown;
     try {
-      const m = JSON.parse(await fs.readFile(file, 'utf8')) as { layout?: unknown };
-      if (m.layout !== LAYOUT_VERSION) {
-        throw new ImageError(
-          'IMAGE_CACHE_IO',
-          `cache directory ${this.root} has layout ${String(m.layout)}, this version uses ${LAYOUT_VERSION}: use another CACHE_DIR or empty it`,
-        );
-      }
+      layout = (JSON.parse(await fs.readFile(file, 'utf8')) as { layout?: unknown }).layout;
     } catch (e) {
-      if (e instanceof ImageError) throw e;
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
         throw new ImageError('IMAGE_CACHE_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
       }
-      await this.writeAtomic(
-        file,
-        JSON.stringify({ layout: LAYOUT_VERSION, writer: '@sarai/skill-image' }) + '\n',
+    }
+    if (layout === LAYOUT_VERSION) return;
+    if (typeof layout === 'number' && Number.isInteger(layout) && layout > LAYOUT_VERSION) {
+      throw new ImageError(
+        'IMAGE_CACHE_IO',
+        `cache directory ${this.root} has layout ${layout}, written by a newer version (this one uses ${LAYOUT_VERSION}): use another CACHE_DIR or upgrade`,
       );
     }
+    if (layout !== undefined) {
+      if (!(typeof layout === 'number' && Number.isInteger(layout) && layout >= 1)) {
+        throw new ImageError(
+          'IMAGE_CACHE_IO',
+          `cache directory ${this.root} has an unknown layout ${JSON.stringify(layout)}: use another CACHE_DIR or empty it`,
+        );
+      }
+      // An older format: its keys cannot be trusted; drop every entry (one rename, files removed afterwards).
+      const dropped = `${DROPPED_PREFIX}${layout}-${randomBytes(4).toString('hex')}`;
+      try {
+        await fs.rename(path.join(this.root, 'e'), path.join(this.root, dropped));
+        this.upgrade.droppedTree = dropped;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new ImageError(
+            'IMAGE_CACHE_IO',
+            `cannot drop the layout-${layout} entries of ${this.root}: ${(e as Error).message}`,
+            { cause: e },
+          );
+        }
+      }
+      this.upgrade.fromLayout = layout;
+      this.logger?.warn(
+        { root: this.root, from: layout, to: LAYOUT_VERSION },
+        'image cache written with older perceptual keys: all its entries are dropped',
+      );
+    }
+    await this.writeAtomic(
+      file,
+      JSON.stringify({ layout: LAYOUT_VERSION, writer: '@sarai/skill-image' }) + '\n',
+    );
+  }
+
+  /** Removes older-layout trees renamed at start (also leftovers of an interrupted removal), in the background. */
+  private removeDropped(): void {
+    this.upgrade.removal = (async () => {
+      const names = await fs.readdir(this.root).catch(() => [] as string[]);
+      for (const n of names) {
+        if (!n.startsWith(DROPPED_PREFIX)) continue;
+        await fs.rm(path.join(this.root, n), { recursive: true, force: true }).catch((e: unknown) => {
+          this.logger?.warn({ err: e, dir: n }, 'could not remove dropped cache entries');
+        });
+      }
+    })();
   }
 
   /** Rebuilds the in-memory index from entry.json files; drops broken records and stale leftovers. */
@@ -239,15 +298,27 @@ export class CacheStore {
         await fs.rm(dir, { recursive: true, force: true });
       return undefined;
     }
+    if (typeof raw.layout === 'number' && raw.layout < LAYOUT_VERSION) {
+      // Written with older keys (by an older process still running on this volume): never trusted.
+      await fs.rm(dir, { recursive: true, force: true });
+      return undefined;
+    }
     if (raw.layout !== LAYOUT_VERSION || raw.id !== id || !HEX64.test(raw.phash)) return undefined;
     const keys: PerceptualKeys = {
       phash: raw.phash,
       width: raw.width,
       height: raw.height,
+      opaque: raw.opaque,
       colour: Uint8Array.from(Buffer.from(raw.colour, 'base64')),
       detail: Uint8Array.from(Buffer.from(raw.detail, 'base64')),
     };
-    if (!(keys.width > 0 && keys.height > 0 && keys.colour.length === 192 && keys.detail.length === 3072))
+    if (!(
+      keys.width > 0 &&
+      keys.height > 0 &&
+      typeof keys.opaque === 'boolean' &&
+      keys.colour.length === COLOUR_SIZE * COLOUR_SIZE * KEY_CHANNELS &&
+      keys.detail.length === DETAIL_SIZE * DETAIL_SIZE * KEY_CHANNELS
+    ))
       return undefined;
     const variants = new Map<string, VariantRecord>();
     let bytes = 0;
@@ -305,7 +376,7 @@ export class CacheStore {
     candidates.sort((a, b) => a.d - b.d);
     let rejected = 0;
     for (const { e } of candidates) {
-      if (guardAccepts(distances(keys, e.keys), this.thresholds)) return { entry: e, rejected };
+      if (samePicture(keys, e.keys, this.thresholds)) return { entry: e, rejected };
       rejected += 1;
     }
     return { rejected };
@@ -466,6 +537,7 @@ export class CacheStore {
       phash: e.keys.phash,
       width: e.keys.width,
       height: e.keys.height,
+      opaque: e.keys.opaque,
       maxSide: e.maxSide,
       colour: Buffer.from(e.keys.colour).toString('base64'),
       detail: Buffer.from(e.keys.detail).toString('base64'),
@@ -564,6 +636,7 @@ export class CacheStore {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    await this.upgrade.removal;
     await this.flush();
   }
 }

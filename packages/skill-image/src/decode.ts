@@ -20,6 +20,8 @@ export interface Probe {
   progressive: boolean;
   /** EXIF orientation needs a 90° rotation (decoded whole). */
   rotated: boolean;
+  /** The format has an alpha channel (its values decide whether the picture is opaque). */
+  alpha: boolean;
 }
 
 const mp = (n: number) => `${(n / 1e6).toFixed(1)} MP`;
@@ -112,10 +114,14 @@ export async function probe(input: Uint8Array, format: InputFormat, limits: Deco
     height: rotated ? frameW : frameH,
     progressive: m.isProgressive === true,
     rotated,
+    alpha: m.hasAlpha === true,
   };
 }
 
-/** Decodes a 64×64 RGB thumbnail (no JPEG shrink-on-load: stable keys) and derives the perceptual keys. */
+/**
+ * Decodes a 64×64 RGBA thumbnail (no JPEG shrink-on-load: stable keys; alpha kept: the stored output keeps it)
+ * and derives the perceptual keys.
+ */
 export async function perceptualKeys(
   input: Uint8Array,
   p: Probe,
@@ -125,22 +131,41 @@ export async function perceptualKeys(
     const { data, info } = await sharp(input, inputOptions(limits))
       .timeout({ seconds: limits.timeoutSeconds })
       .resize(THUMB_SIZE, THUMB_SIZE, { fit: 'fill', fastShrinkOnLoad: false })
-      .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
+      .ensureAlpha(1)
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
-    return keysFromThumbnail(toRgb(data, info.channels), p.width, p.height);
+    return keysFromThumbnail(toRgba(data, info.channels), p.width, p.height, await opaque(input, p, limits));
   } catch (e) {
     throw explainDecodeError(e, p.format, limits);
   }
 }
 
-function toRgb(data: Buffer, channels: number): Uint8Array {
+/**
+ * Whether every pixel is fully opaque: no alpha channel, or its minimum is 255 (a second, streaming pass, only for
+ * inputs that have an alpha channel: a few transparent pixels disappear in a 64×64 thumbnail). Costs one byte per
+ * pixel, counted in the decode-memory estimate.
+ */
+async function opaque(input: Uint8Array, p: Probe, limits: DecodeLimits): Promise<boolean> {
+  if (!p.alpha) return true;
+  // (sharp's stats() would describe the input, not the extracted channel: reduce the raw alpha plane here.)
+  const alpha = await sharp(input, inputOptions(limits))
+    .timeout({ seconds: limits.timeoutSeconds })
+    .extractChannel('alpha')
+    .raw()
+    .toBuffer();
+  for (let i = 0; i < alpha.length; i++) if (alpha[i] !== 255) return false;
+  return true;
+}
+
+function toRgba(data: Buffer, channels: number): Uint8Array {
   const n = THUMB_SIZE * THUMB_SIZE;
-  if (channels === 3) return new Uint8Array(data.buffer, data.byteOffset, n * 3);
-  const out = new Uint8Array(n * 3);
+  if (channels === 4) return new Uint8Array(data.buffer, data.byteOffset, n * 4);
+  // Grey + alpha (toColourspace keeps 2-channel input as is).
+  const out = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) {
-    for (let k = 0; k < 3; k++) out[i * 3 + k] = data[i * channels + (channels >= 3 ? k : 0)];
+    for (let k = 0; k < 3; k++) out[i * 4 + k] = data[i * channels + (channels >= 3 ? k : 0)];
+    out[i * 4 + 3] = channels === 2 || channels === 4 ? data[i * channels + channels - 1] : 255;
   }
   return out;
 }

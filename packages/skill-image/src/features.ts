@@ -1,22 +1,34 @@
 // Perceptual keys of a picture and the collision guard that decides whether two pictures are the same.
 //
-// Keys come from ONE small normalised thumbnail (64×64 RGB, aspect ignored, alpha flattened on white, resized
-// without JPEG shrink-on-load so that sub-pixel phase does not matter), so they do not depend on the input's
-// size, format or compression:
-//   - phash: 256-bit block-mean hash (imghash / blockhash, 16×16 blocks): the lookup key, reported to clients;
+// Keys come from ONE small normalised thumbnail (64×64 RGBA, aspect ignored, resized without JPEG shrink-on-load so
+// that sub-pixel phase does not matter), so they do not depend on the input's size, format or compression. Alpha is
+// part of every key, because the stored output keeps it: two pictures that differ only in transparency (e.g. white
+// colour channels with all the content in alpha) are different pictures.
+//   - phash: 256-bit block-mean hash (imghash / blockhash, 16×16 blocks) of the thumbnail composited over mid grey
+//     (opaque pictures: the picture itself; content that lives only in alpha shows up whatever its colour): the
+//     lookup key, reported to clients;
 //   - width/height of the auto-oriented source: resizes keep the aspect ratio, crops and other pictures do not;
-//   - colour: 8×8 RGB mean thumbnail. Block-mean hashes only see relative brightness: every flat picture hashes
-//     to the same bits whatever its colour, and dark pictures cluster. This catches colour/brightness changes;
-//   - detail: 32×32 RGB thumbnail. Catches small local differences (another word on the same page, a small
-//     object added) that 16×16 block means average away. Compared per channel after removing each channel's
-//     mean, by the largest single difference and by the largest 3×3 mean of signed differences (a compact edit
-//     survives that blur, resampling/compression noise of opposite signs cancels); both limits grow with the
-//     overall noise level (mean absolute difference) so heavily recompressed copies of busy pictures still match.
+//   - colour: 8×8 thumbnail, 4 channels: RGB composited over white + alpha. Block-mean hashes only see relative
+//     brightness: every flat picture hashes to the same bits whatever its colour, and dark pictures cluster. This
+//     catches colour/brightness changes and transparency changes;
+//   - detail: 32×32 thumbnail, same 4 channels. Catches small local differences (another word on the same page, a
+//     small object added) that 16×16 block means average away. Compared per channel after removing each colour
+//     channel's mean (alpha is compared as is), by the largest single difference and by the largest 3×3 mean of
+//     signed differences (a compact edit survives that blur, resampling/compression noise of opposite signs
+//     cancels); both limits grow with the overall noise level (mean absolute difference) so heavily recompressed
+//     copies of busy pictures still match.
+//   - mirror check: a candidate is refused when the query is at least as close to the candidate's horizontal or
+//     vertical mirror image as to the candidate itself (a flip of an asymmetric picture is another picture; block
+//     means and blurred differences cannot tell mirrored text from the original).
 import imghash from 'imghash';
 
+/** Version of the keys' definition; stored with every cache entry (entries with other keys are dropped). */
+export const KEYS_VERSION = 2;
 export const THUMB_SIZE = 64;
 export const DETAIL_SIZE = 32;
 export const COLOUR_SIZE = 8;
+/** Channels of the colour and detail thumbnails: R, G, B (composited over white), alpha. */
+export const KEY_CHANNELS = 4;
 export const PHASH_BITS = 16; // 16×16 blocks = 256 bits = 64 hex digits
 
 export interface PerceptualKeys {
@@ -25,13 +37,15 @@ export interface PerceptualKeys {
   /** Auto-oriented source size. */
   width: number;
   height: number;
-  /** 8×8×3 mean RGB thumbnail. */
+  /** Every pixel of the source is fully opaque (no alpha channel, or alpha 255 everywhere). */
+  opaque: boolean;
+  /** 8×8×4 mean thumbnail: RGB over white, alpha. */
   colour: Uint8Array;
-  /** 32×32×3 mean RGB thumbnail. */
+  /** 32×32×4 mean thumbnail: RGB over white, alpha. */
   detail: Uint8Array;
 }
 
-/** Thresholds of the near-duplicate match. Defaults calibrated on the generator's workload (see README). */
+/** Thresholds of the near-duplicate match. Defaults calibrated on real pictures (see README). */
 export interface MatchThresholds {
   /** Largest phash Hamming distance (of 256 bits) for a candidate. */
   maxHamming: number;
@@ -44,35 +58,55 @@ export interface MatchThresholds {
   /** Largest 3×3 mean of signed detail differences allowed = detailBlobBase + noiseFactor × mean abs. difference. */
   detailBlobBase: number;
   noiseFactor: number;
+  /** maxDetailMad for a small crop (compared at 16×16 after resampling, which adds its own error). */
+  maxCropDetailMad: number;
 }
 
 export const DEFAULT_THRESHOLDS: Readonly<MatchThresholds> = Object.freeze({
   maxHamming: 48,
-  maxColourMad: 3,
-  maxDetailMad: 8,
+  maxColourMad: 4,
+  maxDetailMad: 2,
   detailMaxBase: 24,
   detailBlobBase: 14,
   noiseFactor: 4,
+  maxCropDetailMad: 4,
 });
 
-/** Derives the keys from a THUMB_SIZE×THUMB_SIZE RGB (3 channels) raw thumbnail of a width×height picture. */
-export function keysFromThumbnail(rgb: Uint8Array, width: number, height: number): PerceptualKeys {
+/**
+ * Derives the keys from a THUMB_SIZE×THUMB_SIZE raw RGBA thumbnail (4 channels, not premultiplied) of a
+ * width×height picture. `opaque`: whether every pixel of the full-size source is opaque (a few transparent pixels
+ * vanish in a thumbnail); default: the thumbnail's alpha is 255 everywhere.
+ */
+export function keysFromThumbnail(
+  rgba: Uint8Array,
+  width: number,
+  height: number,
+  opaque?: boolean,
+): PerceptualKeys {
   const n = THUMB_SIZE * THUMB_SIZE;
-  if (rgb.length !== n * 3) throw new Error(`thumbnail must be ${THUMB_SIZE}x${THUMB_SIZE} RGB`);
-  const rgba = new Uint8Array(n * 4);
+  if (rgba.length !== n * 4) throw new Error(`thumbnail must be ${THUMB_SIZE}x${THUMB_SIZE} RGBA`);
+  let allOpaque = true;
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) allOpaque = false;
+  const grey = new Uint8Array(n * 4);
+  const white = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) {
-    rgba[i * 4] = rgb[i * 3];
-    rgba[i * 4 + 1] = rgb[i * 3 + 1];
-    rgba[i * 4 + 2] = rgb[i * 3 + 2];
-    rgba[i * 4 + 3] = 255;
+    const a = rgba[i * 4 + 3];
+    for (let c = 0; c < 3; c++) {
+      const v = rgba[i * 4 + c] * a;
+      grey[i * 4 + c] = Math.round((v + 128 * (255 - a)) / 255);
+      white[i * 4 + c] = Math.round((v + 255 * (255 - a)) / 255);
+    }
+    grey[i * 4 + 3] = 255;
+    white[i * 4 + 3] = a;
   }
-  const phash = imghash.hashRaw({ width: THUMB_SIZE, height: THUMB_SIZE, data: rgba }, PHASH_BITS);
+  const phash = imghash.hashRaw({ width: THUMB_SIZE, height: THUMB_SIZE, data: grey }, PHASH_BITS);
   return {
     phash,
     width,
     height,
-    colour: boxDown(rgb, THUMB_SIZE, 3, COLOUR_SIZE),
-    detail: boxDown(rgb, THUMB_SIZE, 3, DETAIL_SIZE),
+    opaque: opaque ?? allOpaque,
+    colour: boxDown(white, THUMB_SIZE, KEY_CHANNELS, COLOUR_SIZE),
+    detail: boxDown(white, THUMB_SIZE, KEY_CHANNELS, DETAIL_SIZE),
   };
 }
 
@@ -134,46 +168,141 @@ export function aspectMatches(
 export interface GuardDistances {
   hamming: number;
   aspect: boolean;
+  /** Both fully opaque, or both with some transparency (a flattened copy of a transparent picture is another). */
+  opacity: boolean;
+  /** Mean absolute difference of the 8×8 thumbnails: the larger of colour (RGB) and alpha. */
   colourMad: number;
   detailMad: number;
   detailMax: number;
   detailBlob: number;
+  /** The query is at least as close to a mirror image (horizontal or vertical) of the other as to the other. */
+  mirror: boolean;
 }
 
-/** Every distance the guard looks at (phash Hamming first: callers skip the rest for far candidates). */
-export function distances(a: PerceptualKeys, b: PerceptualKeys): GuardDistances {
+/**
+ * Every distance the guard looks at (phash Hamming first: callers skip the rest for far candidates). `size`: side
+ * of the detail thumbnails in the keys (DETAIL_SIZE; the crop comparison uses coarser ones).
+ */
+export function distances(a: PerceptualKeys, b: PerceptualKeys, size = DETAIL_SIZE): GuardDistances {
+  // One brightness gain for all colour channels (a ±5 % brightness change is the same picture; another hue or a
+  // larger change is not), limited to ±MAX_GAIN.
+  let ab = 0;
+  let bb = 0;
+  for (let i = 0; i < a.colour.length; i += KEY_CHANNELS) {
+    for (let c = 0; c < 3; c++) {
+      ab += a.colour[i + c] * b.colour[i + c];
+      bb += b.colour[i + c] * b.colour[i + c];
+    }
+  }
+  const gain = clampGain(bb > 0 ? ab / bb : 1);
   let colour = 0;
-  for (let i = 0; i < a.colour.length; i++) colour += Math.abs(a.colour[i] - b.colour[i]);
-  const d = detailDistances(a.detail, b.detail);
+  let alpha = 0;
+  for (let i = 0; i < a.colour.length; i += KEY_CHANNELS) {
+    for (let c = 0; c < 3; c++) colour += Math.abs(a.colour[i + c] - gain * b.colour[i + c]);
+    alpha += Math.abs(a.colour[i + 3] - b.colour[i + 3]);
+  }
+  const px = a.colour.length / KEY_CHANNELS;
+  const d = detailDistances(a.detail, b.detail, size);
   return {
     hamming: hamming(a.phash, b.phash),
     aspect: aspectMatches(a, b),
-    colourMad: colour / a.colour.length,
+    opacity: a.opaque === b.opaque,
+    colourMad: Math.max(colour / (px * 3), alpha / px),
     ...d,
+    mirror: mirrorCloser(a.detail, b.detail, size),
   };
+}
+
+/** Largest brightness/contrast gain the guard compensates (calibrated: ±5 % brightness edits match). */
+export const MAX_GAIN = 0.07;
+
+function clampGain(g: number): number {
+  return Math.min(1 + MAX_GAIN, Math.max(1 - MAX_GAIN, g));
+}
+
+/** Per-channel mean of a detail thumbnail. */
+function channelMeans(t: Uint8Array): number[] {
+  const m = [0, 0, 0, 0];
+  for (let i = 0; i < t.length; i++) m[i % KEY_CHANNELS] += t[i];
+  return m.map((x) => (x * KEY_CHANNELS) / t.length);
+}
+
+/**
+ * Sum of absolute differences between detail thumbnails `a` and `b` (colour channels with their mean difference
+ * removed, alpha as is), b read through `map` (identity or a mirror).
+ */
+function detailL1(a: Uint8Array, b: Uint8Array, S: number, map: (x: number, y: number) => number): number {
+  const ma = channelMeans(a);
+  const mb = channelMeans(b);
+  const shift = [ma[0] - mb[0], ma[1] - mb[1], ma[2] - mb[2], 0];
+  let sum = 0;
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const ia = (y * S + x) * KEY_CHANNELS;
+      const ib = map(x, y) * KEY_CHANNELS;
+      for (let c = 0; c < KEY_CHANNELS; c++) sum += Math.abs(a[ia + c] - b[ib + c] - shift[c]);
+    }
+  }
+  return sum;
+}
+
+/** Mean absolute difference per value below which a picture counts as its own mirror image (at 32×32). */
+const SYMMETRIC_MAD = 0.5;
+
+/**
+ * True when `b` is not symmetric about an axis and `a` is at least as close to `b`'s mirror image about that axis
+ * (horizontal or vertical) as to `b` itself. For a copy of an asymmetric picture the mirror is much farther; for a
+ * mirror image it is much closer. A picture symmetric at 32×32 is its own mirror image: not refused.
+ */
+export function mirrorCloser(a: Uint8Array, b: Uint8Array, S = DETAIL_SIZE): boolean {
+  const values = S * S * KEY_CHANNELS;
+  const direct = detailL1(a, b, S, (x, y) => y * S + x);
+  const flips: Array<(x: number, y: number) => number> = [
+    (x, y) => y * S + (S - 1 - x),
+    (x, y) => (S - 1 - y) * S + x,
+  ];
+  for (const flip of flips) {
+    if (detailL1(a, b, S, flip) > direct) continue;
+    if (detailL1(b, b, S, flip) > SYMMETRIC_MAD * values) return true;
+  }
+  return false;
 }
 
 function detailDistances(
   a: Uint8Array,
   b: Uint8Array,
+  S: number,
 ): { detailMad: number; detailMax: number; detailBlob: number } {
-  const S = DETAIL_SIZE;
   const n = S * S;
   const diff = new Float32Array(n);
   let worstMad = 0;
   let max = 0;
   let blob = 0;
-  for (let c = 0; c < 3; c++) {
-    let sa = 0;
-    let sb = 0;
-    for (let i = 0; i < n; i++) {
-      sa += a[i * 3 + c];
-      sb += b[i * 3 + c];
+  for (let c = 0; c < KEY_CHANNELS; c++) {
+    let ma = 0;
+    let mb = 0;
+    let g = 1;
+    if (c < 3) {
+      // Colour channels: a uniform brightness change (offset, and a contrast gain within ±MAX_GAIN) is not a
+      // difference; alpha: any change is.
+      for (let i = 0; i < n; i++) {
+        ma += a[i * KEY_CHANNELS + c];
+        mb += b[i * KEY_CHANNELS + c];
+      }
+      ma /= n;
+      mb /= n;
+      let cov = 0;
+      let varB = 0;
+      for (let i = 0; i < n; i++) {
+        const db = b[i * KEY_CHANNELS + c] - mb;
+        cov += (a[i * KEY_CHANNELS + c] - ma) * db;
+        varB += db * db;
+      }
+      g = clampGain(varB > 0 ? cov / varB : 1);
     }
-    const shift = (sa - sb) / n;
     let mad = 0;
     for (let i = 0; i < n; i++) {
-      const v = a[i * 3 + c] - b[i * 3 + c] - shift;
+      const v = a[i * KEY_CHANNELS + c] - ma - g * (b[i * KEY_CHANNELS + c] - mb);
       diff[i] = v;
       const av = Math.abs(v);
       mad += av;
@@ -202,6 +331,104 @@ function detailDistances(
   return { detailMad: worstMad, detailMax: max, detailBlob: blob };
 }
 
+/** Crops per edge (fraction of the side) that still match, when the sizes say one is a crop of the other. */
+export const CROP_RANGE: readonly [number, number] = [0.01, 0.035];
+
+/**
+ * Overlap weights of the source cells [0, S) for each of S target cells covering [e·S, (1 − e)·S) (area-weighted
+ * box resampling: exact for block-mean thumbnails whose cells are uniform).
+ */
+function boxWeights(e: number): Array<Array<[number, number]>> {
+  const S = DETAIL_SIZE;
+  const step = 1 - 2 * e;
+  const out: Array<Array<[number, number]>> = [];
+  for (let t = 0; t < S; t++) {
+    const lo = e * S + t * step;
+    const hi = lo + step;
+    const w: Array<[number, number]> = [];
+    for (let i = Math.floor(lo); i < Math.min(S, Math.ceil(hi)); i++) {
+      const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
+      if (overlap > 0) w.push([i, overlap / step]);
+    }
+    out.push(w);
+  }
+  return out;
+}
+
+/**
+ * `b`'s keys as if `b` had been cropped by `ex` of its width and `ey` of its height on each edge (at the same
+ * scale): detail and colour thumbnails box-resampled from b's detail thumbnail.
+ */
+export function croppedKeys(b: PerceptualKeys, ex: number, ey: number): PerceptualKeys {
+  const S = DETAIL_SIZE;
+  const out = new Uint8Array(S * S * KEY_CHANNELS);
+  const wx = boxWeights(ex);
+  const wy = boxWeights(ey);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      for (let c = 0; c < KEY_CHANNELS; c++) {
+        let v = 0;
+        for (const [sy, fy] of wy[y]) {
+          for (const [sx, fx] of wx[x]) v += b.detail[(sy * S + sx) * KEY_CHANNELS + c] * fy * fx;
+        }
+        out[(y * S + x) * KEY_CHANNELS + c] = Math.round(v);
+      }
+    }
+  }
+  return {
+    ...b,
+    width: Math.round(b.width * (1 - 2 * ex)),
+    height: Math.round(b.height * (1 - 2 * ey)),
+    detail: out,
+    colour: boxDown(out, S, KEY_CHANNELS, COLOUR_SIZE),
+  };
+}
+
+/**
+ * Per-edge crop fractions (x, y) when `small`'s size is `large`'s size minus a centred crop within CROP_RANGE on
+ * both axes (same scale: a resized copy is not a crop), else undefined.
+ */
+function cropOf(small: PerceptualKeys, large: PerceptualKeys): [number, number] | undefined {
+  const ex = (large.width - small.width) / (2 * large.width);
+  const ey = (large.height - small.height) / (2 * large.height);
+  const [lo, hi] = CROP_RANGE;
+  return ex >= lo && ex <= hi && ey >= lo && ey <= hi ? [ex, ey] : undefined;
+}
+
+/**
+ * The whole decision: the guard accepts the pair as is, or the sizes say one is a small centred crop of the other
+ * at the same scale (1–3.5 % per edge, {@link CROP_RANGE}) and the guard accepts it against the other's keys
+ * cropped the same way, comparing detail at 16×16 (a crop's 32×32 cells straddle the original's). Phash
+ * distance, opacity and the mirror check always apply.
+ */
+export function samePicture(
+  a: PerceptualKeys,
+  b: PerceptualKeys,
+  t: MatchThresholds = DEFAULT_THRESHOLDS,
+): boolean {
+  const d = distances(a, b);
+  if (guardAccepts(d, t)) return true;
+  if (d.hamming > t.maxHamming || !d.opacity) return false;
+  const aInB = cropOf(a, b);
+  const tc = { ...t, maxDetailMad: t.maxCropDetailMad };
+  if (aInB) return guardAccepts(coarseDistances(a, croppedKeys(b, ...aInB)), tc);
+  const bInA = cropOf(b, a);
+  if (bInA) return guardAccepts(coarseDistances(croppedKeys(a, ...bInA), b), tc);
+  return false;
+}
+
+/** Side of the detail thumbnails compared for crops: resampling block means for a crop blurs finer detail. */
+export const CROP_DETAIL_SIZE = 16;
+
+/** Guard distances with the detail thumbnails compared at CROP_DETAIL_SIZE. */
+function coarseDistances(a: PerceptualKeys, b: PerceptualKeys): GuardDistances {
+  const coarse = (k: PerceptualKeys): PerceptualKeys => ({
+    ...k,
+    detail: boxDown(k.detail, DETAIL_SIZE, KEY_CHANNELS, CROP_DETAIL_SIZE),
+  });
+  return distances(coarse(a), coarse(b), CROP_DETAIL_SIZE);
+}
+
 export type MatchVerdict = 'same' | 'candidate-rejected' | 'different';
 
 /**
@@ -214,13 +441,15 @@ export function matchVerdict(
   t: MatchThresholds = DEFAULT_THRESHOLDS,
 ): MatchVerdict {
   if (hamming(a.phash, b.phash) > t.maxHamming) return 'different';
-  return guardAccepts(distances(a, b), t) ? 'same' : 'candidate-rejected';
+  return samePicture(a, b, t) ? 'same' : 'candidate-rejected';
 }
 
 export function guardAccepts(d: GuardDistances, t: MatchThresholds = DEFAULT_THRESHOLDS): boolean {
   return (
     d.hamming <= t.maxHamming &&
     d.aspect &&
+    d.opacity &&
+    !d.mirror &&
     d.colourMad <= t.maxColourMad &&
     d.detailMad <= t.maxDetailMad &&
     d.detailMax <= t.detailMaxBase + t.noiseFactor * d.detailMad &&

@@ -24,12 +24,18 @@ export {
   type OutputFormat,
 } from './formats.js';
 export {
+  CROP_RANGE,
   DEFAULT_THRESHOLDS,
+  KEYS_VERSION,
+  MAX_GAIN,
+  croppedKeys,
   distances,
   guardAccepts,
   hamming,
   keysFromThumbnail,
   matchVerdict,
+  mirrorCloser,
+  samePicture,
   type GuardDistances,
   type MatchThresholds,
   type MatchVerdict,

@@ -157,6 +157,11 @@ export function decodeMemoryEstimate(p: Probe): number {
  * rotated (whole image in memory); WebP, GIF and AVIF decode whole frames (≈ 8, 6 and 18 B/px).
  */
 export function decodeBytesPerPixel(p: Probe): number {
+  // Inputs with an alpha channel: + the alpha plane read whole to tell opaque from transparent pictures.
+  return formatBytesPerPixel(p) + (p.alpha ? 1 : 0);
+}
+
+function formatBytesPerPixel(p: Probe): number {
   switch (p.format) {
     case 'jpeg':
       return p.progressive || p.rotated ? 4 : 1;

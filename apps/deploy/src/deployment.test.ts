@@ -14,10 +14,11 @@ import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
 import { DraftEngine, ensureModel } from '@sarai/skill-draft';
 import { preprocessImageLocal } from '@sarai/skill-image';
 import { ensureDockerAvailable, hardeningViolations, resolveHardening } from '@sarai/testkit';
+import OpenAI from 'openai';
 import sharp from 'sharp';
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,10 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
   let imagePort: number;
   let modelPath: string;
   let cache: string;
+  let hostId: string;
+  let hostPort: number;
+  let promPort: number;
+  const apiKey = `it-${process.pid}-key`;
 
   beforeAll(async () => {
     await ensureDockerAvailable();
@@ -50,6 +55,13 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
     await run('mkdir', ['-p', cache]);
     await chown(cache, 1000, 1000);
     [draftPort, imagePort] = [await freePort(), await freePort()];
+    [hostPort, promPort] = [await freePort(), await freePort()];
+    // the host's state (signing key, audit and interaction logs) and the sandbox socket directory belong to UID 1000
+    for (const d of ['state', 'sandbox']) {
+      await run('mkdir', ['-p', join(dir, d)]);
+      await chown(join(dir, d), 1000, 1000);
+    }
+    await writeFile(join(dir, 'api_key'), `${apiKey}\n`, { mode: 0o644 });
     env = await new DockerComposeEnvironment(composeDir, 'docker-compose.yml')
       .withClientOptions({ executable: { standalone: true, executablePath: 'docker-compose' } })
       .withProjectName(`sarai-it-${process.pid}`)
@@ -59,10 +71,17 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
         SARAI_IMAGE_CACHE: cache,
         SARAI_DRAFT_PUBLISH: `127.0.0.1:${draftPort}`,
         SARAI_IMAGE_PUBLISH: `127.0.0.1:${imagePort}`,
+        SARAI_STATE_DIR: join(dir, 'state'),
+        SARAI_SANDBOX_SOCKET_DIR: join(dir, 'sandbox'),
+        SARAI_API_KEY_FILE: join(dir, 'api_key'),
+        SARAI_HOST_PUBLISH: `127.0.0.1:${hostPort}`,
+        SARAI_PROMETHEUS_PUBLISH: `127.0.0.1:${promPort}`,
+        // generous: this box may be busy, and a slow draft would (rightly) go to the host's fallback
+        SARAI_DRAFT_DEADLINE_MS: '120000',
       })
       .withDefaultWaitStrategy(Wait.forHealthCheck())
-      .withStartupTimeout(120_000)
-      .up(['skill-draft', 'skill-image']);
+      .withStartupTimeout(180_000)
+      .up(['skill-draft', 'skill-image', 'skill-sandbox', 'sarai', 'prometheus']);
     const ids = async (svc: string) =>
       (
         await run('docker', [
@@ -76,7 +95,8 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
       ).stdout.trim();
     draftId = await ids('skill-draft');
     imageId = await ids('skill-image');
-  }, 240_000);
+    hostId = await ids('sarai');
+  }, 300_000);
 
   afterAll(async () => {
     await env?.down({ timeout: 10_000 });
@@ -96,6 +116,113 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
     );
     expect(image.filter((v) => !v.includes('-> /cache is writable'))).toEqual([]);
   });
+
+  it('the host serves the OpenAI API hardened, passes loop --test, and Prometheus answers every dashboard and rule query', async () => {
+    const host = hardeningViolations(
+      await inspect(hostId),
+      resolveHardening({ memoryMiB: 1024, cpus: 1, pidsLimit: 128, tmpfsMiB: 256 }),
+    );
+    // its state, the shared image cache and the sandbox socket directory are meant to be writable
+    expect(host.filter((v) => !/-> \/(state|cache|run\/sarai) is writable/.test(v))).toEqual([]);
+
+    // 1. a plain OpenAI client, with the deployment's API key
+    const client = new OpenAI({ baseURL: `http://127.0.0.1:${hostPort}/v1`, apiKey, maxRetries: 0 });
+    const params = {
+      model: 'sarai',
+      messages: [{ role: 'user' as const, content: 'Say something.' }],
+      max_tokens: 8,
+      seed: 4,
+      sarai: { iterations: 2, threshold: 1 },
+    };
+    const chat = (await client.chat.completions.create(params)) as OpenAI.ChatCompletion & {
+      sarai: { fallback_used: boolean; iterations: unknown[] };
+    };
+    expect(chat.sarai).toMatchObject({ fallback_used: false });
+    expect(chat.sarai.iterations).toHaveLength(2);
+    let streamed = '';
+    for await (const c of await client.chat.completions.create({ ...params, stream: true })) {
+      streamed += c.choices[0]?.delta.content ?? '';
+    }
+    expect(streamed).toBe(chat.choices[0]?.message.content);
+    const anonymous = new OpenAI({
+      baseURL: `http://127.0.0.1:${hostPort}/v1`,
+      apiKey: 'nope',
+      maxRetries: 0,
+    });
+    await expect(anonymous.models.list()).rejects.toMatchObject({ status: 401 });
+
+    // 2. the CLI's smoke test from inside the host container (compose names, the sandbox socket)
+    const smoke = await run('docker', [
+      'exec',
+      hostId,
+      '/usr/local/bin/node',
+      '/app/dist/main.js',
+      'loop',
+      '--test',
+      '--deadline',
+      '120000',
+    ]).catch((e: { stdout?: string; message: string }) => ({ stdout: `${e.stdout ?? ''}\n${e.message}` }));
+    expect(smoke.stdout).toMatch(/smoke test passed/);
+
+    // 3. Prometheus: every target up, then every dashboard query and every alert rule's signal returns series
+    const prom = `http://127.0.0.1:${promPort}`;
+    const api = async <T>(path: string): Promise<T> =>
+      ((await (await fetch(`${prom}${path}`)).json()) as { data: T }).data;
+    await expect
+      .poll(
+        async () =>
+          (
+            await api<{ activeTargets: Array<{ labels: { job: string }; health: string }> }>(
+              '/api/v1/targets',
+            )
+          ).activeTargets
+            .map((t) => `${t.labels.job}:${t.health}`)
+            .sort(),
+        { timeout: 60_000, interval: 1_000 },
+      )
+      .toEqual(['prometheus:up', 'sarai-host:up', 'sarai-skills:up', 'sarai-skills:up']);
+    const consolePage = await readFile(join(composeDir, 'prometheus/consoles/sarai.html'), 'utf8');
+    const grafana = JSON.parse(await readFile(join(composeDir, 'grafana/sarai-dashboard.json'), 'utf8')) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
+    const rules = (
+      await api<{ groups: Array<{ rules: Array<{ name: string; query: string; health: string }> }> }>(
+        '/api/v1/rules',
+      )
+    ).groups.flatMap((g) => g.rules);
+    expect(rules.map((r) => r.name)).toEqual(
+      expect.arrayContaining([
+        'SaraiSkillDown',
+        'SaraiBreakerOpen',
+        'SaraiFallbackRateHigh',
+        'SaraiLoopLatencyP99High',
+        'SaraiAdapterRejected',
+        'SaraiImageCacheGuardRefusals',
+      ]),
+    );
+    expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
+    const queries = [
+      ...[...consolePage.matchAll(/expr: "([^"]+)"|\(args "([^"]+)"/g)].map((m) => (m[1] ?? m[2]) as string),
+      ...grafana.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+      // an alert's signal: its comparison with `bool` returns 0/1 series whenever the metric exists
+      ...rules.map((r) =>
+        r.query.replace(/\s*(==|!=|>=|<=|>|<)\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*$/, ' $1 bool $2'),
+      ),
+    ];
+    expect(queries.length).toBeGreaterThan(20);
+    const empty = async () => {
+      const out: string[] = [];
+      for (const q of queries) {
+        const r = await api<{ result: unknown[] }>(`/api/v1/query?query=${encodeURIComponent(q)}`);
+        if (!r?.result?.length) out.push(q);
+      }
+      return out;
+    };
+    await expect.poll(empty, { timeout: 90_000, interval: 2_000 }).toEqual([]);
+    const page = await fetch(`${prom}/consoles/sarai.html`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/SARAi Phoenix/);
+  }, 300_000);
 
   it('loops with an image over the skills, survives the draft container dying mid-run, and uses it again when back', async () => {
     const pair = await generateSigningKeyPair({ name: 'SARAi IT', email: 'sarai@localhost' });

@@ -24,7 +24,7 @@ Commands:
       (random weights: its answers are noise). Point SARAI_DRAFT_MODEL at a real GGUF file
       for real answers; SARAI_FALLBACK_MODEL is the local model used when the draft skill is down or slower than
       --deadline (default 10000 ms per draft call, the seed's).
-  loop --test [--embedded]
+  loop --test [--embedded] [--deadline MS]
       Smoke test of a deployment: health of every registered skill, one Generate, one PreprocessImage, one signed
       loop.
 ${SERVE_USAGE}  validate-autocorrection [--dataset FILE] [--embedded] [--iterations N] [--max-tokens N] [--deadline MS] [--json]
@@ -89,7 +89,9 @@ async function cmdLoop(args: string[], io: Io): Promise<number> {
     1,
   );
   if (values.help) return (io.stdout(USAGE), 0);
-  if (values.test) return smokeTest(io, Boolean(values.embedded));
+  if (values.test) {
+    return smokeTest(io, Boolean(values.embedded), int(values.deadline, 'deadline', 100, 600_000));
+  }
   const prompt = positionals[0];
   if (!prompt || !prompt.trim()) throw usageError('loop needs a prompt: sarai loop "your question"');
   let image: Uint8Array | undefined;
@@ -145,9 +147,10 @@ function testPng(width = 32, height = 24): Buffer {
   ]);
 }
 
-async function smokeTest(io: Io, embedded: boolean): Promise<number> {
+async function smokeTest(io: Io, embedded: boolean, draftDeadlineMs?: number): Promise<number> {
   const session = await openSession(io, {
     embedded,
+    ...optional('draftDeadlineMs', draftDeadlineMs),
     iterations: 2,
     threshold: 1,
     maxTokens: 16,

@@ -8,7 +8,8 @@ import { createServeApp } from './server.js';
 export const SERVE_USAGE = `  serve [--embedded] [--host H] [--port P] [--max-concurrent N] [--body-limit-mb N] [--iterations N]
         [--threshold X] [--deadline MS] [--insecure-no-auth]
       OpenAI-compatible HTTP API of the Omni-Loop: POST /v1/chat/completions (JSON or SSE stream), GET /v1/models,
-      /healthz, /readyz, /metrics. Default 127.0.0.1:8080 (SARAI_HOST, SARAI_PORT). Bearer API key from
+      /healthz, /readyz, /metrics. Default 127.0.0.1:8080 (SARAI_HOST, SARAI_PORT); --deadline per draft call
+      (SARAI_DRAFT_DEADLINE_MS, default 10000). Bearer API key from
       SARAI_API_KEY_FILE or SARAI_API_KEY, required when bound to a non-loopback address. SIGTERM drains
       (SHUTDOWN_GRACE_MS, default 30000).
 `;
@@ -69,7 +70,10 @@ export async function serveCommand(
     embedded: Boolean(values.embedded),
     ...optional('iterations', int(values.iterations, 'iterations', 1, 3)),
     ...optional('threshold', num(values.threshold, 'threshold', 0, 1)),
-    ...optional('draftDeadlineMs', int(values.deadline, 'deadline', 100, 600_000)),
+    ...optional(
+      'draftDeadlineMs',
+      int(values.deadline ?? io.env['SARAI_DRAFT_DEADLINE_MS'], 'deadline', 100, 600_000),
+    ),
     say: (t) => io.stderr(t),
   });
   try {

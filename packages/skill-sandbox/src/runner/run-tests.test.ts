@@ -125,6 +125,15 @@ describe('runner: limits', () => {
     expect(out.stop).toBe('output-limit');
     expect(out.stdoutTruncated).toBe(true);
     expect(out.stdout.length).toBe(64 * 1024);
+    const exact = await run({
+      code: 'function add(a, b) { console.log("y".repeat(99)); return a + b; }',
+      limits: { outputBytes: 200 },
+    });
+    expect(exact).toMatchObject({
+      stop: 'ok',
+      stdoutTruncated: false,
+      stdout: `${'y'.repeat(99)}\n`.repeat(2),
+    });
   });
 });
 

@@ -51,14 +51,16 @@ interface Frame {
 function capture(stream: Readable, cap: number, onOverflow: () => void) {
   const chunks: Buffer[] = [];
   let kept = 0;
+  let seen = 0;
   let truncated = false;
   stream.on('data', (c: Buffer) => {
+    seen += c.length;
     if (kept < cap) {
       const part = c.subarray(0, cap - kept);
       chunks.push(part);
       kept += part.length;
     }
-    if (kept >= cap && c.length > 0 && !truncated && kept + c.length > cap) {
+    if (seen > cap && !truncated) {
       truncated = true;
       onOverflow();
     }

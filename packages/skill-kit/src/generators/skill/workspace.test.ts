@@ -2,11 +2,11 @@
 // then there `nx run-many -t build typecheck lint test` passes for the new projects (hardened-container tests
 // included), `nx show projects --affected` lists the new skill and only the registry's consumers, and a SkillPool built
 // from the registry reaches each new skill over gRPC and sees it SERVING. Nothing outside the generated files is edited.
+import { freePort } from '@sarai/formats';
 import { SkillPool } from '@sarai/loop-core';
 import { addressEnv, loadRegistry } from '@sarai/skill-registry';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,16 +26,6 @@ function timed<T>(label: string, fn: () => T): T {
     timings[label] = Math.round((performance.now() - t) / 100) / 10;
   }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 
 describe('nx g @sarai/skill-kit:skill in a scratch copy of the workspace', () => {
   let ws: ScratchWorkspace;

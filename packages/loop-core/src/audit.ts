@@ -7,10 +7,9 @@ import {
   type PromptSigner,
   type TrustedKeys,
 } from '@sarai/signer';
-import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { InteractionRecord } from '@sarai/formats';
+import { sha256Text, type InteractionRecord } from '@sarai/formats';
 
 /** Signs a reflection prompt and appends it to the audit log; resolves only once the record is written. */
 export interface ReflectionSigner {
@@ -61,7 +60,7 @@ export async function verifyLoopAudit(
         const rec = JSON.parse(line) as Partial<InteractionRecord>;
         for (const it of rec.iterations ?? []) {
           if (typeof it.signedPrompt === 'string') {
-            prompts.set(createHash('sha256').update(it.signedPrompt, 'utf8').digest('hex'), it.signedPrompt);
+            prompts.set(sha256Text(it.signedPrompt), it.signedPrompt);
           }
         }
       } catch {

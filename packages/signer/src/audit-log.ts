@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as openpgp from 'openpgp';
@@ -9,6 +8,7 @@ import { splitSignedPrompt } from './envelope.js';
 import { withFileLock, type FileLockOptions } from './file-lock.js';
 import { SignerError, errorMessage } from './signer-error.js';
 import { loadTrustedKeys, verifyPrompt, type TrustedKeys } from './verify.js';
+import { sha256Text } from '@sarai/formats';
 
 /**
  * Append-only JSONL audit log of signed prompts, hash-chained.
@@ -72,7 +72,7 @@ export function canonicalAuditBody(record: AuditRecordBody): string {
 
 /** `hash` of a record: sha256 hex of {@link canonicalAuditBody}. */
 export function auditRecordHash(record: AuditRecordBody): string {
-  return sha256Hex(canonicalAuditBody(record));
+  return sha256Text(canonicalAuditBody(record));
 }
 
 /** The canonical line of a record (no trailing newline). */
@@ -87,10 +87,6 @@ export function serializeAuditRecord(record: AuditRecord): string {
     prevHash: record.prevHash,
     hash: record.hash,
   });
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 export interface AppendAuditOptions extends FileLockOptions {
@@ -146,7 +142,7 @@ export async function appendAudit(
         : 'the signature carries no issuer fingerprint; pass options.fingerprint',
     );
   }
-  const promptSha256 = sha256Hex(signedPrompt);
+  const promptSha256 = sha256Text(signedPrompt);
   const signatureBlock = parts.signature;
 
   try {
@@ -608,7 +604,7 @@ async function checkRecordSignature(
   if (options.resolvePrompt) {
     const prompt = await options.resolvePrompt(record.promptSha256, record);
     if (prompt === undefined) return null;
-    if (sha256Hex(prompt) !== record.promptSha256) return 'the resolved prompt does not match promptSha256';
+    if (sha256Text(prompt) !== record.promptSha256) return 'the resolved prompt does not match promptSha256';
     const parts = splitSignedPrompt(prompt);
     if (parts === null || parts.signature !== record.signature) {
       return "the resolved prompt's signature is not the recorded one";

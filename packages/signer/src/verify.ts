@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import * as openpgp from 'openpgp';
 import type { Key, PublicKey, Signature } from 'openpgp';
 import type { Logger } from 'pino';
 import { splitSignedPrompt } from './envelope.js';
 import { errorMessage } from './signer-error.js';
+import { sha256Text } from '@sarai/formats';
 
 /**
  * Why a signed prompt is (in)valid. Stable codes; `message` carries the human explanation.
@@ -136,7 +136,7 @@ export async function verifyPrompt(signed: string, options: VerifyPromptOptions)
         valid: res.valid,
         reason: res.reason,
         fingerprint: res.fingerprint,
-        promptSha256: typeof signed === 'string' ? sha256Hex(signed) : null,
+        promptSha256: typeof signed === 'string' ? sha256Text(signed) : null,
       },
       'prompt verification',
     );
@@ -145,10 +145,6 @@ export async function verifyPrompt(signed: string, options: VerifyPromptOptions)
     // Defensive: openpgp.js may throw on exotic input we did not anticipate. Still a result, never valid.
     return result('signature-invalid', `verification failed: ${errorMessage(cause)}`);
   }
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 async function verifyPromptUnsafe(signed: string, options: VerifyPromptOptions): Promise<VerifyResult> {

@@ -1,7 +1,6 @@
 // The adapters directory (ADAPTERS_DIR) the nightly trainer publishes into: noticed by fs.watch, a periodic rescan
 // and the ReloadAdapters RPC; every new `lora_*.gguf` is verified (adapter-verify.ts) and, when valid, swapped in
 // without downtime (DraftEngine.setAdapter); invalid ones are listed with their reason and never served.
-import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import {
   adapterName,
   compareAdapterFiles,
   errorMessage,
+  sha256Text,
 } from '@sarai/formats';
 import type { Logger } from 'pino';
 import { verifyAdapter, type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
@@ -185,7 +185,7 @@ export class AdapterDirectory {
       );
       return '';
     });
-    return { text, hash: createHash('sha256').update(text).digest('hex').slice(0, 16) };
+    return { text, hash: sha256Text(text).slice(0, 16) };
   }
 
   private async fingerprint(file: string, keysHash: string): Promise<string> {

@@ -8,11 +8,16 @@
 //      BENCH_SWAP_ROUNDS (4), BENCH_SWAP_PHASE_MS (4000), BENCH_SWAP_TOTAL (20 swaps), BENCH_SWAP_PER_MODEL (4),
 //      BENCH_THREADS (default 1 for tiny, else the available cores).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  ADAPTER_MANIFEST_SCHEMA_ID,
+  sha256File,
+  sha256Text,
+  type AdapterManifestIdentity,
+} from '@sarai/formats';
 import { connectSkill, type GenReq, type SkillConnection } from '@sarai/proto';
 import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
 // The benchmark measures the package as built (dist), resolved through its own exports.
@@ -75,9 +80,7 @@ async function publisher(root: string, model: string, count: number): Promise<Pu
   const signer = await PromptSigner.fromKey(pair.privateKeyArmored);
   const trustedFile = join(root, 'trusted.asc');
   await writeFile(trustedFile, pair.publicKeyArmored);
-  const baseSha = createHash('sha256')
-    .update(await readFile(model))
-    .digest('hex');
+  const baseSha = await sha256File(model);
   const baseBytes = (await stat(model)).size;
   const files: string[] = [];
   for (let n = 0; n < count; n++) {
@@ -93,17 +96,14 @@ async function publisher(root: string, model: string, count: number): Promise<Pu
       path: tmp,
     });
     const bytes = await readFile(tmp);
+    // The fields of @sarai/formats' adapter manifest that the skill verifies (AdapterManifestIdentitySchema).
+    const identity: AdapterManifestIdentity = {
+      schema: ADAPTER_MANIFEST_SCHEMA_ID,
+      adapter: { file, sha256: sha256Text(bytes), bytes: bytes.length },
+      baseModel: { file: basename(model), sha256: baseSha, bytes: baseBytes, architecture: 'qwen2' },
+    };
     const manifest =
-      JSON.stringify(
-        {
-          schema: 'sarai.lora-manifest/v1',
-          adapter: { file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length },
-          baseModel: { file: basename(model), sha256: baseSha, bytes: baseBytes, architecture: 'qwen2' },
-          signer: { fingerprint: signer.fingerprint },
-        },
-        null,
-        2,
-      ) + '\n';
+      JSON.stringify({ ...identity, signer: { fingerprint: signer.fingerprint } }, null, 2) + '\n';
     const m = join(staging, file.replace(/\.gguf$/, '.manifest.json'));
     await writeFile(`${m}.asc`, await signer.signDetached(manifest));
     await writeFile(m, manifest);

@@ -24,6 +24,7 @@ const exit = process.exit.bind(process);
 const cpuUsage = process.cpuUsage.bind(process);
 const resourceUsage = process.resourceUsage.bind(process);
 const setTimer = setTimeout;
+const randomBytes = require('node:crypto').randomBytes;
 let stripTypes;
 try { stripTypes = require('node:module').stripTypeScriptTypes; } catch { stripTypes = undefined; }
 
@@ -54,7 +55,9 @@ function sink(fd) {
   return f;
 }
 
-const CONTEXT_PRELUDE = "(() => {\n" +
+// Strict, and it RETURNS the call wrapper instead of putting it on the global: nothing the code can reach reports a
+// result (stack inspection of strict frames yields no function or receiver either).
+const CONTEXT_PRELUDE = "(() => {\n  'use strict';\n" +
   "  const out = globalThis.__out, err = globalThis.__err, report = globalThis.__report;\n" +
   "  delete globalThis.__out; delete globalThis.__err; delete globalThis.__report;\n" +
   "  const show = (x) => { if (typeof x === 'string') return x; try { const j = JSON.stringify(x); return j === undefined ? String(x) : j; } catch { try { return String(x); } catch { return '[unprintable]'; } } };\n" +
@@ -63,7 +66,7 @@ const CONTEXT_PRELUDE = "(() => {\n" +
   "    warn: (...a) => err(line(a)), error: (...a) => err(line(a)), trace: (...a) => err(line(a)) });\n" +
   "  const encode = (v) => { if (v === undefined) return 'undefined'; const j = JSON.stringify(v); if (j === undefined) throw new TypeError('the result is not JSON (' + typeof v + ')'); return j; };\n" +
   "  const message = (e) => { try { return e !== null && typeof e === 'object' && typeof e.message === 'string' ? String(e.name) + ': ' + e.message : 'threw ' + show(e); } catch { return 'threw an unprintable value'; } };\n" +
-  "  globalThis.__call = (fn, argsJson, i) => {\n" +
+  "  return (fn, argsJson, i) => {\n" +
   "    let r;\n" +
   "    try { r = fn(...JSON.parse(argsJson)); } catch (e) { report(i, '', message(e)); return; }\n" +
   "    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {\n" +
@@ -111,10 +114,12 @@ function main(job) {
   sandbox.__report = reportRaw;
   const ctx = vm.createContext(sandbox, { codeGeneration: { strings: true, wasm: false }, name: 'answer' });
   lockDown();
-  vm.runInContext(CONTEXT_PRELUDE, ctx);
+  const call = vm.runInContext(CONTEXT_PRELUDE, ctx);
+  // A global slot name the code cannot guess, used for a moment to hand values across (emptied before any code).
+  const slot = '__sbx_' + randomBytes(12).toString('hex');
   const timeout = job.testTimeoutMs;
   try {
-    const script = new vm.Script(code + '\n;globalThis.__fn = typeof ' + job.fn + " === 'function' ? " + job.fn + ' : undefined;',
+    const script = new vm.Script(code + '\n;globalThis.' + slot + ' = typeof ' + job.fn + " === 'function' ? " + job.fn + ' : undefined;',
       { filename: 'answer.js' });
     script.runInContext(ctx, { timeout });
   } catch (e) {
@@ -123,25 +128,25 @@ function main(job) {
     emit({ t: 'load', error: kind + msg });
     return finish();
   }
-  const fnDefined = vm.runInContext("typeof globalThis.__fn === 'function'", ctx);
-  if (fnDefined !== true) {
+  const fn = vm.runInContext('(() => { const f = globalThis.' + slot + '; delete globalThis.' + slot + '; return f; })()', ctx);
+  if (typeof fn !== 'function') {
     emit({ t: 'load', error: 'the code does not define a function named ' + job.fn });
     return finish();
   }
-  const call = vm.runInContext('globalThis.__call', ctx);
-  const fn = vm.runInContext('globalThis.__fn', ctx);
-  vm.runInContext('delete globalThis.__call; delete globalThis.__fn;', ctx);
-  const runner = new vm.Script('__c(__f, __a, __i)', { filename: 'test.js' });
+  const runner = new vm.Script('(() => { const s = globalThis.' + slot + '; delete globalThis.' + slot + '; s.c(s.f, s.a, s.i); })()',
+    { filename: 'test.js' });
   const runOne = (i) => {
     pending.add(i);
     try {
-      ctx.__c = call; ctx.__f = fn; ctx.__a = job.tests[i]; ctx.__i = i;
+      const handOver = Object.create(null);
+      handOver.c = call; handOver.f = fn; handOver.a = job.tests[i]; handOver.i = i;
+      ctx[slot] = handOver;
       runner.runInContext(ctx, { timeout });
     } catch (e) {
       const msg = e && typeof e.message === 'string' ? e.message : 'an unprintable error';
       reportRaw(i, '', /timed out/.test(msg) ? 'timed out after ' + timeout + ' ms' : msg);
     } finally {
-      try { vm.runInContext('delete globalThis.__c; delete globalThis.__f; delete globalThis.__a; delete globalThis.__i;', ctx); } catch { /* ignore */ }
+      try { delete ctx[slot]; } catch { /* ignore */ }
     }
   };
   for (let i = 0; i < job.tests.length; i++) runOne(i);

@@ -153,6 +153,18 @@ export const ATTACKS: Attack[] = [
     3,
   ),
   attack('huge output', () => `  for (;;) console.log('A'.repeat(4096));`, 3, { stop: 'output-limit' }),
+  attack(
+    'forge a pass through the harness (its globals, stack frames, printed frames)',
+    () =>
+      [
+        "  for (const k of Object.getOwnPropertyNames(globalThis)) { const v = globalThis[k]; if (typeof v === 'function' && k.startsWith('__')) { try { v(() => 'forged', '[]', 0); } catch { /* next */ } } }",
+        '  Error.prepareStackTrace = (_e, cs) => cs.map((c) => c.getFunction());',
+        "  for (const f of new Error('x').stack) { if (typeof f === 'function' && f !== add) { try { f(() => 'forged', '[]', 0); } catch { /* next */ } } }",
+        '  console.log(JSON.stringify({ n: "0", t: "test", i: 0, got: \'"forged"\', error: "" }));',
+        "  return 'honest-fail';",
+      ].join('\n'),
+    'forged',
+  ),
   attack('stack overflow', () => `  const f = () => f(); return f();`, 3),
 ];
 

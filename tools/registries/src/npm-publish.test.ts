@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,13 +11,42 @@ import { consumerClient, consumerServer, consumerTsconfig } from './test-support
 import { startVerdaccio, type NpmRegistry } from './verdaccio.js';
 
 const PACKAGES = ['@sarai/proto', '@sarai/skill-runtime'];
-const versionOf = async (dir: string) =>
-  (JSON.parse(await readFile(join(WORKSPACE_ROOT, dir, 'package.json'), 'utf8')) as { version: string })
-    .version;
+
+interface WorkspaceManifest {
+  name: string;
+  version: string;
+  dependencies?: Record<string, string>;
+}
+
+/** Workspace packages by name (packages/*). */
+async function workspacePackages(): Promise<Map<string, WorkspaceManifest>> {
+  const out = new Map<string, WorkspaceManifest>();
+  for (const d of await readdir(join(WORKSPACE_ROOT, 'packages'))) {
+    const text = await readFile(join(WORKSPACE_ROOT, 'packages', d, 'package.json'), 'utf8').catch(
+      () => 'null',
+    );
+    const pkg = JSON.parse(text) as WorkspaceManifest | null;
+    if (pkg?.name) out.set(pkg.name, pkg);
+  }
+  return out;
+}
+
+/** The packages plus every @sarai package they depend on at runtime (all must be in the registry to install). */
+function closure(names: string[], all: Map<string, WorkspaceManifest>): string[] {
+  const out = new Set<string>();
+  const visit = (n: string) => {
+    if (out.has(n)) return;
+    out.add(n);
+    for (const d of Object.keys(all.get(n)?.dependencies ?? {})) if (all.has(d)) visit(d);
+  };
+  names.forEach(visit);
+  return [...out].sort();
+}
 
 let dir: string;
 let registry: NpmRegistry;
 let publishEnv: NodeJS.ProcessEnv;
+let published: string[] = [];
 const versions: Record<string, string> = {};
 const timings: Record<string, number> = {};
 
@@ -39,14 +68,15 @@ describe('internal npm publishing: nx release publish → Verdaccio → an outsi
     const userconfig = join(dir, 'publisher.npmrc');
     await writeFile(userconfig, `${registry.authKey}:_authToken=${token}\n`, { mode: 0o600 });
     publishEnv = { ...process.env, NPM_CONFIG_USERCONFIG: userconfig };
-    versions['@sarai/proto'] = await versionOf('packages/proto');
-    versions['@sarai/skill-runtime'] = await versionOf('packages/skill-runtime');
+    const all = await workspacePackages();
+    published = closure(PACKAGES, all);
+    for (const n of published) versions[n] = (all.get(n) as WorkspaceManifest).version;
     const nx = join(WORKSPACE_ROOT, 'node_modules', '.bin', 'nx');
     const nxEnv = { ...publishEnv, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
     // `nx release publish --projects` skips task dependencies, so the staging (clean manifests) runs first;
     // an unfiltered `nx release publish` stages through nx-release-publish's dependsOn.
     await timed('stage-publish', () =>
-      run(nx, ['run-many', '-t', 'stage-publish', '-p', ...PACKAGES, '--outputStyle=static'], {
+      run(nx, ['run-many', '-t', 'stage-publish', '-p', ...published, '--outputStyle=static'], {
         cwd: WORKSPACE_ROOT,
         env: nxEnv,
         timeoutMs: 240_000,
@@ -58,7 +88,7 @@ describe('internal npm publishing: nx release publish → Verdaccio → an outsi
         [
           'release',
           'publish',
-          `--projects=${PACKAGES.join(',')}`,
+          `--projects=${published.join(',')}`,
           `--registry=${registry.url}`,
           '--outputStyle=static',
         ],
@@ -73,17 +103,18 @@ describe('internal npm publishing: nx release publish → Verdaccio → an outsi
     console.log(`npm publishing timings (ms): ${JSON.stringify(timings)}`);
   });
 
-  it('published both packages with clean manifests (no workspace-only condition, no nx/devDependencies)', async () => {
-    for (const name of PACKAGES) {
+  it('published the packages and their @sarai dependencies with clean manifests', async () => {
+    expect(published).toEqual(expect.arrayContaining(PACKAGES));
+    for (const name of published) {
       const res = await fetch(`${registry.url}${name.replace('/', '%2f')}`);
       expect(res.status, `${name} is not in the registry`).toBe(200);
       const packument = (await res.json()) as {
         versions: Record<string, PackageManifest & { dist: { tarball: string } }>;
       };
-      const published = packument.versions[versions[name] as string];
-      expect(published, `${name}@${versions[name]} was not published`).toBeDefined();
-      expect(workspaceConditionLeaks(published as PackageManifest)).toEqual([]);
-      expect(JSON.stringify(published?.exports)).not.toContain('src/');
+      const manifest = packument.versions[versions[name] as string];
+      expect(manifest, `${name}@${versions[name]} was not published`).toBeDefined();
+      expect(workspaceConditionLeaks(manifest as PackageManifest)).toEqual([]);
+      expect(JSON.stringify(manifest?.exports)).not.toContain('src/');
     }
   });
 

@@ -2,7 +2,7 @@ import { RpcError, type SkillConnection } from '@sarai/proto';
 import { lookup } from 'node:dns/promises';
 import type { Logger } from 'pino';
 import { LoopError } from './errors.js';
-import type { BreakerState, SkillAction, SkillEndpoint, SkillHealthState } from './skill-pool.js';
+import type { BreakerState, SkillAction, SkillEndpoint, SkillHealthState } from './skill-endpoint.js';
 
 /**
  * True when a skill address names several replicas: a comma-separated list (`10.0.0.5:50051,10.0.0.6:50051`) or a

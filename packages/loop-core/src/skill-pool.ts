@@ -1,11 +1,4 @@
-import {
-  RpcError,
-  connectSkill,
-  grpcHealthV1,
-  type RpcOptions,
-  type SkillClient,
-  type SkillConnection,
-} from '@sarai/proto';
+import { RpcError, connectSkill, grpcHealthV1, type SkillConnection } from '@sarai/proto';
 import {
   addressEnv,
   defaultAddress,
@@ -17,9 +10,9 @@ import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { LoopError } from './errors.js';
 import { SkillReplicaSet, isReplicatedAddress } from './replica-set.js';
+import type { BreakerState, SkillAction, SkillEndpoint, SkillHealthState } from './skill-endpoint.js';
 
-export type SkillHealthState = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN';
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState, SkillAction, SkillEndpoint, SkillHealthState } from './skill-endpoint.js';
 
 export interface BreakerOptions {
   /** Time an open breaker waits before letting one probe call through (half-open). */
@@ -71,28 +64,7 @@ export function isSkillFailure(e: unknown): boolean {
   return true;
 }
 
-/**
- * A call through a skill's channel: `skill` is the core `skills.Skill` client; skills with their own contract build
- * their client on `transport` (e.g. `new SandboxClient(transport)`).
- */
-export type SkillAction<T> = (
-  skill: SkillClient,
-  opts: RpcOptions,
-  transport: SkillConnection['transport'],
-) => Promise<T>;
 type Action = SkillAction<unknown>;
-
-/** What SkillPool hands out for a skill: one replica ({@link SkillHandle}) or several ({@link SkillReplicaSet}). */
-export interface SkillEndpoint {
-  readonly name: string;
-  readonly address: string;
-  /** A channel to the skill (for a replica set: the replica the next call would use). */
-  readonly conn: SkillConnection;
-  readonly health: SkillHealthState;
-  readonly breakerState: BreakerState;
-  call<T>(action: SkillAction<T>, deadlineMs: number, signal?: AbortSignal): Promise<T>;
-  close(): void;
-}
 
 /** One skill: a channel, a circuit breaker and the last health the skill reported. */
 export class SkillHandle implements SkillEndpoint {

@@ -71,7 +71,7 @@ if (!tag) {
   const protoDir = relative(top, join(root, 'proto'));
   const against = mkdtempSync(join(tmpdir(), 'sarai-release-'));
   try {
-    for (const file of git(['ls-tree', '-r', '--name-only', tag, '--', protoDir])
+    for (const file of git(['ls-tree', '--full-tree', '-r', '--name-only', tag, '--', protoDir])
       .split('\n')
       .filter(Boolean)) {
       const out = join(against, relative(protoDir, file));

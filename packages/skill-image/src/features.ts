@@ -183,7 +183,12 @@ export interface GuardDistances {
  * Every distance the guard looks at (phash Hamming first: callers skip the rest for far candidates). `size`: side
  * of the detail thumbnails in the keys (DETAIL_SIZE; the crop comparison uses coarser ones).
  */
-export function distances(a: PerceptualKeys, b: PerceptualKeys, size = DETAIL_SIZE): GuardDistances {
+export function distances(
+  a: PerceptualKeys,
+  b: PerceptualKeys,
+  size = DETAIL_SIZE,
+  withMirror = true,
+): GuardDistances {
   // One brightness gain for all colour channels (a ±5 % brightness change is the same picture; another hue or a
   // larger change is not), limited to ±MAX_GAIN.
   let ab = 0;
@@ -209,7 +214,7 @@ export function distances(a: PerceptualKeys, b: PerceptualKeys, size = DETAIL_SI
     opacity: a.opaque === b.opaque,
     colourMad: Math.max(colour / (px * 3), alpha / px),
     ...d,
-    mirror: mirrorCloser(a.detail, b.detail, size),
+    mirror: withMirror && mirrorCloser(a.detail, b.detail, size),
   };
 }
 
@@ -220,52 +225,43 @@ function clampGain(g: number): number {
   return Math.min(1 + MAX_GAIN, Math.max(1 - MAX_GAIN, g));
 }
 
-/** Per-channel mean of a detail thumbnail. */
-function channelMeans(t: Uint8Array): number[] {
-  const m = [0, 0, 0, 0];
-  for (let i = 0; i < t.length; i++) m[i % KEY_CHANNELS] += t[i];
-  return m.map((x) => (x * KEY_CHANNELS) / t.length);
-}
-
-/**
- * Sum of absolute differences between detail thumbnails `a` and `b` (colour channels with their mean difference
- * removed, alpha as is), b read through `map` (identity or a mirror).
- */
-function detailL1(a: Uint8Array, b: Uint8Array, S: number, map: (x: number, y: number) => number): number {
-  const ma = channelMeans(a);
-  const mb = channelMeans(b);
-  const shift = [ma[0] - mb[0], ma[1] - mb[1], ma[2] - mb[2], 0];
-  let sum = 0;
-  for (let y = 0; y < S; y++) {
-    for (let x = 0; x < S; x++) {
-      const ia = (y * S + x) * KEY_CHANNELS;
-      const ib = map(x, y) * KEY_CHANNELS;
-      for (let c = 0; c < KEY_CHANNELS; c++) sum += Math.abs(a[ia + c] - b[ib + c] - shift[c]);
-    }
-  }
-  return sum;
-}
-
 /** Mean absolute difference per value below which a picture counts as its own mirror image (at 32×32). */
 const SYMMETRIC_MAD = 0.5;
 
 /**
  * True when `b` is not symmetric about an axis and `a` is at least as close to `b`'s mirror image about that axis
  * (horizontal or vertical) as to `b` itself. For a copy of an asymmetric picture the mirror is much farther; for a
- * mirror image it is much closer. A picture symmetric at 32×32 is its own mirror image: not refused.
+ * mirror image it is much closer. A picture symmetric at 32×32 is its own mirror image: not refused. Distances are
+ * sums of absolute differences, colour channels with their mean difference removed, alpha as is. One pass.
  */
 export function mirrorCloser(a: Uint8Array, b: Uint8Array, S = DETAIL_SIZE): boolean {
-  const values = S * S * KEY_CHANNELS;
-  const direct = detailL1(a, b, S, (x, y) => y * S + x);
-  const flips: Array<(x: number, y: number) => number> = [
-    (x, y) => y * S + (S - 1 - x),
-    (x, y) => (S - 1 - y) * S + x,
-  ];
-  for (const flip of flips) {
-    if (detailL1(a, b, S, flip) > direct) continue;
-    if (detailL1(b, b, S, flip) > SYMMETRIC_MAD * values) return true;
+  const C = KEY_CHANNELS;
+  const shift = [0, 0, 0, 0];
+  for (let i = 0; i < a.length; i++) shift[i % C] += a[i] - b[i];
+  for (let c = 0; c < 3; c++) shift[c] /= a.length / C;
+  shift[3] = 0;
+  let direct = 0;
+  let hMirror = 0;
+  let vMirror = 0;
+  let hAsym = 0;
+  let vAsym = 0;
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const i = (y * S + x) * C;
+      const h = (y * S + (S - 1 - x)) * C;
+      const v = ((S - 1 - y) * S + x) * C;
+      for (let c = 0; c < C; c++) {
+        const ac = a[i + c] - shift[c];
+        direct += Math.abs(ac - b[i + c]);
+        hMirror += Math.abs(ac - b[h + c]);
+        vMirror += Math.abs(ac - b[v + c]);
+        hAsym += Math.abs(b[i + c] - b[h + c]);
+        vAsym += Math.abs(b[i + c] - b[v + c]);
+      }
+    }
   }
-  return false;
+  const symmetric = SYMMETRIC_MAD * a.length;
+  return (hMirror <= direct && hAsym > symmetric) || (vMirror <= direct && vAsym > symmetric);
 }
 
 function detailDistances(
@@ -406,27 +402,28 @@ export function samePicture(
   b: PerceptualKeys,
   t: MatchThresholds = DEFAULT_THRESHOLDS,
 ): boolean {
-  const d = distances(a, b);
-  if (guardAccepts(d, t)) return true;
+  // The mirror check (the costliest) runs last, only for pairs the rest of the guard accepts.
+  const d = distances(a, b, DETAIL_SIZE, false);
+  if (guardAccepts(d, t)) return !mirrorCloser(a.detail, b.detail);
   if (d.hamming > t.maxHamming || !d.opacity) return false;
-  const aInB = cropOf(a, b);
   const tc = { ...t, maxDetailMad: t.maxCropDetailMad };
-  if (aInB) return guardAccepts(coarseDistances(a, croppedKeys(b, ...aInB)), tc);
-  const bInA = cropOf(b, a);
-  if (bInA) return guardAccepts(coarseDistances(croppedKeys(a, ...bInA), b), tc);
-  return false;
+  const aInB = cropOf(a, b);
+  const bInA = aInB ? undefined : cropOf(b, a);
+  const pair = aInB ? [a, croppedKeys(b, ...aInB)] : bInA ? [croppedKeys(a, ...bInA), b] : undefined;
+  if (!pair) return false;
+  const [x, y] = pair.map(coarse);
+  return (
+    guardAccepts(distances(x, y, CROP_DETAIL_SIZE, false), tc) &&
+    !mirrorCloser(x.detail, y.detail, CROP_DETAIL_SIZE)
+  );
 }
 
 /** Side of the detail thumbnails compared for crops: resampling block means for a crop blurs finer detail. */
 export const CROP_DETAIL_SIZE = 16;
 
-/** Guard distances with the detail thumbnails compared at CROP_DETAIL_SIZE. */
-function coarseDistances(a: PerceptualKeys, b: PerceptualKeys): GuardDistances {
-  const coarse = (k: PerceptualKeys): PerceptualKeys => ({
-    ...k,
-    detail: boxDown(k.detail, DETAIL_SIZE, KEY_CHANNELS, CROP_DETAIL_SIZE),
-  });
-  return distances(coarse(a), coarse(b), CROP_DETAIL_SIZE);
+/** The keys with their detail thumbnail boxed down to CROP_DETAIL_SIZE. */
+function coarse(k: PerceptualKeys): PerceptualKeys {
+  return { ...k, detail: boxDown(k.detail, DETAIL_SIZE, KEY_CHANNELS, CROP_DETAIL_SIZE) };
 }
 
 export type MatchVerdict = 'same' | 'candidate-rejected' | 'different';

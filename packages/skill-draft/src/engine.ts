@@ -12,14 +12,14 @@ import {
 import { Admission } from '@sarai/skill-runtime';
 import type { AdapterSpec } from './config.js';
 import { DraftError } from './errors.js';
-import { checkGbnf } from './gbnf-check.js';
 import { commonPrefixLength } from './text.js';
 import { OPENMP_CMAKE_OPTIONS, loadBindings, loadModelFile, type NodeLlamaCpp } from './engine/bindings.js';
 import { ContextSlot } from './engine/context-slot.js';
+import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
 import { ModelInstance, type AdapterSwap, type EngineStats } from './engine/model-instance.js';
 import {
-  REQUEST_LIMITS,
+  validateRequest,
   type EngineOptions,
   type GenerateHooks,
   type GenerateParams,
@@ -60,7 +60,10 @@ export class DraftEngine {
   private readonly pendingDisposals = new Set<Promise<void>>();
   private readonly modelFile: { size: number; mtimeMs: number; ino: number };
   private readonly admission: Admission;
-  private readonly grammars = new Map<string, LlamaGrammar>();
+  private readonly grammars = new GrammarCache(
+    (grammar) => this.llama.createGrammar({ grammar }),
+    () => this.takeErrors(),
+  );
   private disposed = false;
   /** Recent llama.cpp error log lines (e.g. a grammar's left recursion), attached to the next error message. */
   private errorSink: string[] = [];
@@ -482,27 +485,7 @@ export class DraftEngine {
   }
 
   private grammarFor(text: string): LlamaGrammar | Promise<LlamaGrammar> {
-    const cached = this.grammars.get(text);
-    if (cached) {
-      this.grammars.delete(text);
-      this.grammars.set(text, cached);
-      return cached;
-    }
-    const problem = checkGbnf(text);
-    if (problem) throw new DraftError('DRAFT_BAD_GRAMMAR', `invalid grammar: ${problem}`);
-    return this.llama.createGrammar({ grammar: text }).then(
-      (g) => {
-        this.grammars.set(text, g);
-        if (this.grammars.size > 32) this.grammars.delete(this.grammars.keys().next().value as string);
-        return g;
-      },
-      (e: unknown) => {
-        throw new DraftError(
-          'DRAFT_BAD_GRAMMAR',
-          `invalid grammar: ${(e as Error).message}${this.takeErrors()}`,
-        );
-      },
-    );
+    return this.grammars.get(text);
   }
 
   private takeErrors(): string {
@@ -512,29 +495,7 @@ export class DraftEngine {
 
   /** Checks a request against the limits; throws DRAFT_BAD_REQUEST (or DRAFT_PROMPT_TOO_LONG) naming the field. */
   validate(params: GenerateParams): void {
-    const bad = (m: string) => {
-      throw new DraftError('DRAFT_BAD_REQUEST', m);
-    };
-    if (typeof params.prompt !== 'string' || params.prompt.length === 0) bad('prompt is empty');
-    const limit = this.options.maxTokensLimit;
-    if (!Number.isInteger(params.maxTokens) || params.maxTokens < 1 || params.maxTokens > limit) {
-      bad(`max_tokens must be between 1 and ${limit}, got ${params.maxTokens}`);
-    }
-    const t = params.temperature ?? 0;
-    if (!Number.isFinite(t) || t < 0 || t > REQUEST_LIMITS.maxTemperature) {
-      bad(`temperature must be between 0 and ${REQUEST_LIMITS.maxTemperature}, got ${t}`);
-    }
-    const stops = params.stop ?? [];
-    if (stops.length > REQUEST_LIMITS.maxStops)
-      bad(`at most ${REQUEST_LIMITS.maxStops} stop strings, got ${stops.length}`);
-    for (const s of stops) {
-      if (s.length === 0 || s.length > REQUEST_LIMITS.maxStopLength) {
-        bad(`stop strings must be 1 to ${REQUEST_LIMITS.maxStopLength} characters long`);
-      }
-    }
-    if ((params.grammar?.length ?? 0) > REQUEST_LIMITS.maxGrammarLength) {
-      bad(`grammar is longer than ${REQUEST_LIMITS.maxGrammarLength} characters`);
-    }
+    validateRequest(params, this.options.maxTokensLimit);
     const adapter = params.adapter ?? '';
     if (adapter && !this.slots.has(adapter)) throw this.unknownAdapter(adapter);
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { AdapterSpec } from '../config.js';
+import { DraftError } from '../errors.js';
 
 export interface EngineOptions {
   modelPath: string;
@@ -91,3 +92,29 @@ export const REQUEST_LIMITS = {
   maxGrammarLength: 65_536,
   maxTemperature: 5,
 } as const;
+
+/** Checks a request against the limits; throws DRAFT_BAD_REQUEST naming the field and the allowed range. */
+export function validateRequest(params: GenerateParams, maxTokensLimit: number): void {
+  const bad = (m: string) => {
+    throw new DraftError('DRAFT_BAD_REQUEST', m);
+  };
+  if (typeof params.prompt !== 'string' || params.prompt.length === 0) bad('prompt is empty');
+  if (!Number.isInteger(params.maxTokens) || params.maxTokens < 1 || params.maxTokens > maxTokensLimit) {
+    bad(`max_tokens must be between 1 and ${maxTokensLimit}, got ${params.maxTokens}`);
+  }
+  const t = params.temperature ?? 0;
+  if (!Number.isFinite(t) || t < 0 || t > REQUEST_LIMITS.maxTemperature) {
+    bad(`temperature must be between 0 and ${REQUEST_LIMITS.maxTemperature}, got ${t}`);
+  }
+  const stops = params.stop ?? [];
+  if (stops.length > REQUEST_LIMITS.maxStops)
+    bad(`at most ${REQUEST_LIMITS.maxStops} stop strings, got ${stops.length}`);
+  for (const s of stops) {
+    if (s.length === 0 || s.length > REQUEST_LIMITS.maxStopLength) {
+      bad(`stop strings must be 1 to ${REQUEST_LIMITS.maxStopLength} characters long`);
+    }
+  }
+  if ((params.grammar?.length ?? 0) > REQUEST_LIMITS.maxGrammarLength) {
+    bad(`grammar is longer than ${REQUEST_LIMITS.maxGrammarLength} characters`);
+  }
+}

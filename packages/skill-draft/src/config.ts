@@ -59,6 +59,12 @@ export const draftConfigSchema = commonConfigSchema
     MODEL_NAME: z.string().max(200).optional(),
     /** Inference threads; default: the cores this container may use (affinity, capped by the cgroup CPU quota). */
     THREADS: int(1, 512).default(() => availableCores()),
+    /**
+     * Largest gRPC message in MiB. A text skill needs no image-sized limit: a prompt that fits the context is at most
+     * CONTEXT_SIZE × bytes-per-token (≈ 26 KiB for 2048 tokens of 13 bytes), so 8 MiB leaves room for any context
+     * while a 20 MB prompt is refused by the transport before it is parsed.
+     */
+    SARAI_GRPC_MAX_MESSAGE_MB: z.coerce.number().positive().max(2047).default(8),
     /** Tokens each sequence can hold (prompt + output). */
     CONTEXT_SIZE: int(64, 262_144).default(2048),
     /** Sequences decoded together (batched) in one context: concurrent generations. */

@@ -18,6 +18,7 @@ import { ContextSlot } from './engine/context-slot.js';
 import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
 import { ModelInstance, type AdapterSwap, type EngineStats } from './engine/model-instance.js';
+import { checkPromptBytes } from './engine/prompt-bytes.js';
 import {
   validateRequest,
   type EngineOptions,
@@ -496,6 +497,7 @@ export class DraftEngine {
   /** Checks a request against the limits; throws DRAFT_BAD_REQUEST (or DRAFT_PROMPT_TOO_LONG) naming the field. */
   validate(params: GenerateParams): void {
     validateRequest(params, this.options.maxTokensLimit);
+    checkPromptBytes(params.prompt, this.options.contextSize, this.model);
     const adapter = params.adapter ?? '';
     if (adapter && !this.slots.has(adapter)) throw this.unknownAdapter(adapter);
   }

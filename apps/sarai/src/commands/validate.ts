@@ -90,30 +90,23 @@ export async function validateAutocorrection(args: string[], io: Io): Promise<nu
       const f0 = Boolean(first?.pass);
       const f1 = Boolean(final?.pass);
       report.fallbackRuns += Number(r.fallbackUsed);
-      if (isUnavailable(first) || isUnavailable(final)) {
-        report.unavailable += 1;
-        report.rows.push({
-          id: task.id,
-          first: f0,
-          final: f1,
-          iterations: r.iterations.length,
-          source: r.iterations.map((i) => i.source[0]).join(''),
-          unavailable: true,
-        });
-        bar?.increment(1, { id: task.id });
-        continue;
-      }
-      report.firstRight += Number(f0);
-      report.finalRight += Number(f1);
-      report.wrongToRight += Number(!f0 && f1);
-      report.rightToWrong += Number(f0 && !f1);
+      // a check that could not run (sandbox down or slow) judges nothing: the task is left out of the counts
+      const unavailable = isUnavailable(first) || isUnavailable(final);
       report.rows.push({
         id: task.id,
         first: f0,
         final: f1,
         iterations: r.iterations.length,
         source: r.iterations.map((i) => i.source[0]).join(''),
+        ...(unavailable ? { unavailable } : {}),
       });
+      if (unavailable) report.unavailable += 1;
+      else {
+        report.firstRight += Number(f0);
+        report.finalRight += Number(f1);
+        report.wrongToRight += Number(!f0 && f1);
+        report.rightToWrong += Number(f0 && !f1);
+      }
       bar?.increment(1, { id: task.id });
     }
   } finally {

@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { appendAudit, verifyAuditLog } from './audit-log.js';
+import { repairAuditLog } from './audit-repair.js';
 import { SIGNER_ENV, generateSigningKeyPair, type EnvLike } from './keys.js';
 import { createSignerLogger } from './logger.js';
 import type { Logger } from 'pino';
@@ -34,6 +35,9 @@ Commands:
       Verify a signed prompt; prints {valid, reason, message, fingerprint, signedAt} as JSON.
   audit-verify LOG [--trusted FILE ...] [--head SEQ:HASH]
       Verify an audit log's hash chain (and signatures with --trusted); prints the report as JSON.
+  audit-repair LOG
+      Remove a torn last record left by a crash (saved to LOG.torn-<time>), then verify; prints what was done as
+      JSON. Refuses (exit 1, nothing changed) when anything else is wrong: that is tampering, restore a backup.
 
 Exit status: 0 valid / done, 1 invalid or failed, 2 usage error.
 `;
@@ -215,6 +219,17 @@ async function auditVerify(args: readonly string[], io: CliIo): Promise<number> 
   return report.ok ? EXIT_OK : EXIT_FAIL;
 }
 
+async function auditRepair(args: readonly string[], io: CliIo, logger: Logger): Promise<number> {
+  const { positionals } = parse(args, {}, 1);
+  const log = positionals[0];
+  if (log === undefined) throw usage('audit-repair needs the audit log path');
+  const res = await repairAuditLog(log, { logger });
+  io.stdout(
+    `${JSON.stringify({ repaired: res.repaired, removed: res.removed, terminated: res.terminated, savedTo: res.savedTo, records: res.report.records, head: res.report.head }, null, 2)}\n`,
+  );
+  return EXIT_OK;
+}
+
 /**
  * Runs the sarai-signer CLI and returns the exit status. Errors are printed as one line (`sarai-signer: <code>:
  * message`), never with a stack trace; no key material or passphrase is ever printed.
@@ -232,6 +247,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await verify(rest, io, logger);
       case 'audit-verify':
         return await auditVerify(rest, io);
+      case 'audit-repair':
+        return await auditRepair(rest, io, logger);
       case 'help':
       case '--help':
       case '-h':

@@ -21,7 +21,7 @@ export {
   type GeneratedKeyPair,
   type LoadSigningKeyOptions,
 } from './keys.js';
-export { PromptSigner, type PromptSignerOptions, type SignOptions } from './prompt-signer.js';
+export { MAX_SIGN_BYTES, PromptSigner, type PromptSignerOptions, type SignOptions } from './prompt-signer.js';
 export {
   VERIFY_REASONS,
   loadTrustedKeys,
@@ -48,6 +48,7 @@ export {
   type AuditVerifyReport,
   type VerifyAuditOptions,
 } from './audit-log.js';
+export { repairAuditLog, type AuditRepairReport, type RepairAuditOptions } from './audit-repair.js';
 export { withFileLock, type FileLockOptions, type HeldLock } from './file-lock.js';
 export { SIGNER_REDACT_PATHS, createSignerLogger, type SignerLoggerOptions } from './logger.js';
 export { CLI_USAGE, runCli, type CliIo } from './cli-run.js';

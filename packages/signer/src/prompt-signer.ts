@@ -15,7 +15,15 @@ import {
 export interface PromptSignerOptions {
   /** Receives `prompt-signed` events (fingerprint, sha256 and length of the text; never the text or the key). */
   logger?: Logger;
+  /** Largest prompt signed, in UTF-8 bytes (default {@link MAX_SIGN_BYTES}); larger ones: SIGNER_INVALID_INPUT. */
+  maxPromptBytes?: number;
 }
+
+/**
+ * Default bound on a prompt to sign: 16 MiB. Reflection prompts are a few KiB; the bound keeps one hostile caller
+ * from making the signer copy and hash an arbitrarily large buffer (openpgp holds the message and its encoding).
+ */
+export const MAX_SIGN_BYTES = 16 * 1024 * 1024;
 
 export interface SignOptions {
   /** Signature creation date (default now). */
@@ -29,6 +37,7 @@ export interface SignOptions {
 export class PromptSigner {
   readonly #key: PrivateKey;
   readonly #logger: Logger | undefined;
+  readonly #maxPromptBytes: number;
   /** Upper-case hex fingerprint of the primary key. */
   readonly fingerprint: string;
   /** Upper-case 16-hex key id of the primary key. */
@@ -38,6 +47,7 @@ export class PromptSigner {
   private constructor(key: PrivateKey, options: PromptSignerOptions) {
     this.#key = key;
     this.#logger = options.logger;
+    this.#maxPromptBytes = options.maxPromptBytes ?? MAX_SIGN_BYTES;
     this.fingerprint = key.getFingerprint().toUpperCase();
     this.keyId = key.getKeyID().toHex().toUpperCase();
     this.userIds = Object.freeze(key.getUserIDs());
@@ -72,6 +82,14 @@ export class PromptSigner {
   async signDetached(text: string, options: SignOptions = {}): Promise<string> {
     if (typeof text !== 'string')
       throw new SignerError('SIGNER_INVALID_INPUT', 'the prompt to sign must be a string');
+    const max = this.#maxPromptBytes;
+    // UTF-16 length ≤ UTF-8 bytes: a cheap check before counting bytes of a huge string.
+    if (text.length > max || Buffer.byteLength(text, 'utf8') > max) {
+      throw new SignerError(
+        'SIGNER_INVALID_INPUT',
+        `the prompt to sign is ${text.length > max ? `more than ${max}` : Buffer.byteLength(text, 'utf8')} bytes; at most ${max} bytes are signed (maxPromptBytes)`,
+      );
+    }
     try {
       const message = await openpgp.createMessage({ binary: new TextEncoder().encode(text) });
       return await openpgp.sign({

@@ -12,6 +12,11 @@ export const sandboxConfigSchema = commonConfigSchema.extend({
   SANDBOX_MAX_QUEUE: int(0, 10_000, 32),
   /** Where per-request working directories go (a tmpfs in the container). Empty = the OS tmp dir. */
   SANDBOX_WORK_ROOT: z.string().default(''),
+  /**
+   * Network of the children: `inherit` (the container has none), `unshare` (a network namespace per child; start
+   * fails if that does not work), `auto` (use it when the kernel allows user namespaces — embedded mode).
+   */
+  SANDBOX_NETWORK: z.enum(['inherit', 'unshare', 'auto']).default('inherit'),
   /** Node binary of the children. Empty = the service's own. */
   SANDBOX_NODE: z.string().default(''),
   /** Ceilings of per-request limits. */

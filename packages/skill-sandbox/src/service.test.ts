@@ -67,6 +67,20 @@ describe('sandbox skill over gRPC', () => {
   });
 });
 
+describe('sandbox skill with SANDBOX_NETWORK=auto (as embedded)', () => {
+  it('starts, and runs tests with or without a network namespace', async () => {
+    const h = await startSkill(sandboxSkill, { config: { SANDBOX_NETWORK: 'auto' } });
+    try {
+      const c = connectSandbox(`127.0.0.1:${h.port}`);
+      const { response } = await c.client.runTests(add('function add(a, b) { return a + b; }'));
+      c.close();
+      expect(response.results.every((r) => r.passed)).toBe(true);
+    } finally {
+      await h.shutdown();
+    }
+  });
+});
+
 describe('sandbox skill on a unix socket (HOST=unix:/path, as in the network-less container)', () => {
   it('replaces a socket a killed instance left behind, serves there, and refuses a socket in use', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sbx-sock-'));

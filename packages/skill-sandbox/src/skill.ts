@@ -2,7 +2,8 @@ import { sandboxServiceDefinition, type ISandboxService } from '@sarai/sandbox-c
 import { defineSkill, skillService, type ErrorStatusTable } from '@sarai/skill-runtime';
 import { Counter, Histogram } from 'prom-client';
 import { sandboxConfigSchema, type SandboxConfig } from './config.js';
-import type { SandboxErrorCode } from './errors.js';
+import { SandboxError, type SandboxErrorCode } from './errors.js';
+import { probeNetIsolation } from './runner/netns.js';
 import { runTests, type RunnerOptions } from './runner/run-tests.js';
 import { removeStaleSocket } from './unix-socket.js';
 import { fromWire, toWire } from './wire.js';
@@ -40,9 +41,22 @@ export const sandboxSkill = defineSkill<SandboxConfig, RunnerOptions>({
   limits: (c) => ({ concurrency: c.SANDBOX_CONCURRENCY, maxQueue: c.SANDBOX_MAX_QUEUE }),
   // HOST=unix:/path (the container: no network, the socket on a shared volume) — clear a socket a killed
   // instance left behind, or the restart would fail with EADDRINUSE.
-  init: async ({ config: c }) => {
+  init: async ({ config: c, logger }) => {
     await removeStaleSocket(c.HOST);
-    return runnerOptions(c);
+    const opts = runnerOptions(c);
+    if (c.SANDBOX_NETWORK === 'inherit') return opts;
+    const iso = await probeNetIsolation(opts.nodePath ?? process.execPath);
+    if ('unshare' in iso) {
+      logger.info({ unshare: iso.unshare }, 'sandbox children run without network (own network namespace)');
+      return { ...opts, netns: iso };
+    }
+    if (c.SANDBOX_NETWORK === 'unshare')
+      throw new SandboxError('SANDBOX_BAD_CONFIG', `SANDBOX_NETWORK=unshare: ${iso.reason}`);
+    logger.warn(
+      { reason: iso.reason },
+      "sandbox children share this machine's network (no network namespace)",
+    );
+    return opts;
   },
   services: (ctx, runner) => {
     const runs = new Counter({

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandboxError } from '../errors.js';
+import { probeNetIsolation } from './netns.js';
 import { runTests } from './run-tests.js';
 import type { SandboxRequest, SandboxResult } from './types.js';
 import { ATTACKS, HONEST, type Attack } from '../test-support/attacks.js';
@@ -173,5 +174,30 @@ describe('runner: attacks on the host', () => {
     ]);
     expect(honest.stop).toBe('ok');
     expect(honest.tests.every((t) => t.passed)).toBe(true);
+  });
+});
+
+describe('runner: a network namespace per child (embedded mode, where user namespaces work)', () => {
+  it('says why there is none without unshare', async () => {
+    expect(await probeNetIsolation(process.execPath, '/nonexistent')).toEqual({
+      reason: 'util-linux unshare is not installed',
+    });
+  });
+
+  it('the probe proves a child cannot reach 127.0.0.1; tests and limits still work inside', async () => {
+    const iso = await probeNetIsolation(process.execPath);
+    if (!('unshare' in iso)) {
+      // kernels without unprivileged user namespaces: embedded mode says so and runs without this layer
+      expect(iso.reason).not.toBe('');
+      return;
+    }
+    const ok = await runTests(HONEST, { workRoot, netns: iso });
+    expect(ok.stop).toBe('ok');
+    expect(ok.tests.every((t) => t.passed)).toBe(true);
+    const bomb = await runTests(
+      { ...HONEST, code: 'function add() { for (;;) console.log("z".repeat(999)); }' },
+      { workRoot, netns: iso },
+    );
+    expect(bomb.stop).toBe('output-limit');
   });
 });

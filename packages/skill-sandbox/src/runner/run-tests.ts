@@ -8,6 +8,7 @@ import { SandboxError } from '../errors.js';
 import { jsonEqual, parseGot } from './compare.js';
 import { HARNESS_SOURCE } from './harness-source.js';
 import { MAX_LIMITS, resolveLimits, validateRequest } from './limits.js';
+import { netnsArgs, type NetIsolation } from './netns.js';
 import { childNodeFlags, nodeMajorOf } from './node-flags.js';
 import { sampleProcess } from './proc-stats.js';
 import type {
@@ -30,6 +31,8 @@ export interface RunnerOptions {
   ceilings?: ResolvedLimits;
   /** How often RSS and CPU of a child are sampled, ms (default 10). */
   sampleMs?: number;
+  /** Start each child in a network namespace of its own (see probeNetIsolation); default: the caller's network. */
+  netns?: NetIsolation;
 }
 
 /** Bytes of the result channel (fd 3) beyond which the run counts as flooding it. */
@@ -95,7 +98,7 @@ export async function runTests(req: SandboxRequest, options: RunnerOptions = {})
     );
   }
   try {
-    return await supervise(req, limits, nodePath, major, workDir, options.sampleMs ?? 10);
+    return await supervise(req, limits, nodePath, major, workDir, options.sampleMs ?? 10, options.netns);
   } finally {
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 });
   }
@@ -108,11 +111,15 @@ function supervise(
   major: number,
   workDir: string,
   sampleMs: number,
+  netns: NetIsolation | undefined,
 ): Promise<SandboxResult> {
   const nonce = randomBytes(16).toString('hex');
   const heapMb = Math.max(16, limits.memoryMb - HEAP_HEADROOM_MB);
   const started = performance.now();
-  const child = spawn(nodePath, [...childNodeFlags(major, workDir, heapMb), '-e', HARNESS_SOURCE], {
+  const nodeArgs = [...childNodeFlags(major, workDir, heapMb), '-e', HARNESS_SOURCE];
+  // with netns, `unshare` execs node: the pid (limits, /proc sampling, kill) stays the child's
+  const [command, args] = netns ? [netns.unshare, netnsArgs(nodePath, nodeArgs)] : [nodePath, nodeArgs];
+  const child = spawn(command, args, {
     cwd: workDir,
     env: {},
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],

@@ -4,10 +4,11 @@ import {
   verifyAuditLog,
   withFileLock,
   type AuditVerifyReport,
+  type FileLockOptions,
   type PromptSigner,
   type TrustedKeys,
 } from '@sarai/signer';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sha256Text, type InteractionRecord } from '@sarai/formats';
 
@@ -34,13 +35,42 @@ export function createReflectionSigner(signer: PromptSigner, auditLogPath: strin
 
 /**
  * Appends one interaction-log record (@sarai/formats' `InteractionRecordSchema`, the LoRA trainer's input) under a
- * cross-process lock (whole lines only, never interleaved).
+ * cross-process lock (whole lines only, never interleaved) and fsyncs it before resolving: a record acknowledged to
+ * the caller survives a crash of the process (and of the machine). A torn last line left by a crash mid-append is
+ * sealed with a newline first, so it stays one malformed line (skipped and counted by the trainer) and never swallows
+ * the record appended after it.
  */
-export async function appendInteraction(path: string, record: InteractionRecord): Promise<void> {
+export async function appendInteraction(
+  path: string,
+  record: InteractionRecord,
+  options: FileLockOptions = {},
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await withFileLock(path, async () => {
-    await appendFile(path, JSON.stringify(record) + '\n', { mode: 0o600 });
-  });
+  const line = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
+  await withFileLock(
+    path,
+    async () => {
+      const fh = await open(path, 'a+', 0o600);
+      try {
+        const { size } = await fh.stat();
+        let data = line;
+        if (size > 0) {
+          const last = Buffer.alloc(1);
+          await fh.read(last, 0, 1, size - 1);
+          if (last[0] !== 0x0a) data = Buffer.concat([Buffer.from('\n'), line]);
+        }
+        let offset = 0;
+        while (offset < data.length) {
+          const { bytesWritten } = await fh.write(data, offset, data.length - offset, null);
+          offset += bytesWritten;
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    },
+    options,
+  );
 }
 
 /**

@@ -189,6 +189,18 @@ export function distances(
   size = DETAIL_SIZE,
   withMirror = true,
 ): GuardDistances {
+  return {
+    ...coarseDistances(a, b),
+    ...detailDistances(a.detail, b.detail, size),
+    mirror: withMirror && mirrorCloser(a.detail, b.detail, size),
+  };
+}
+
+/** The cheap part of the guard's distances: phash, aspect, opacity and the 8×8 thumbnails. */
+function coarseDistances(
+  a: PerceptualKeys,
+  b: PerceptualKeys,
+): Pick<GuardDistances, 'hamming' | 'aspect' | 'opacity' | 'colourMad'> {
   // One brightness gain for all colour channels (a ±5 % brightness change is the same picture; another hue or a
   // larger change is not), limited to ±MAX_GAIN.
   let ab = 0;
@@ -207,15 +219,20 @@ export function distances(
     alpha += Math.abs(a.colour[i + 3] - b.colour[i + 3]);
   }
   const px = a.colour.length / KEY_CHANNELS;
-  const d = detailDistances(a.detail, b.detail, size);
   return {
     hamming: hamming(a.phash, b.phash),
     aspect: aspectMatches(a, b),
     opacity: a.opaque === b.opaque,
     colourMad: Math.max(colour / (px * 3), alpha / px),
-    ...d,
-    mirror: withMirror && mirrorCloser(a.detail, b.detail, size),
   };
+}
+
+/** The guard on the pair as is: cheap checks first, detail only when they pass, the mirror check last. */
+function directMatch(a: PerceptualKeys, b: PerceptualKeys, t: MatchThresholds, size: number): boolean {
+  const c = coarseDistances(a, b);
+  if (!(c.hamming <= t.maxHamming && c.aspect && c.opacity && c.colourMad <= t.maxColourMad)) return false;
+  const d: GuardDistances = { ...c, ...detailDistances(a.detail, b.detail, size), mirror: false };
+  return guardAccepts(d, t) && !mirrorCloser(a.detail, b.detail, size);
 }
 
 /** Largest brightness/contrast gain the guard compensates (calibrated: ±5 % brightness edits match). */
@@ -402,20 +419,15 @@ export function samePicture(
   b: PerceptualKeys,
   t: MatchThresholds = DEFAULT_THRESHOLDS,
 ): boolean {
-  // The mirror check (the costliest) runs last, only for pairs the rest of the guard accepts.
-  const d = distances(a, b, DETAIL_SIZE, false);
-  if (guardAccepts(d, t)) return !mirrorCloser(a.detail, b.detail);
-  if (d.hamming > t.maxHamming || !d.opacity) return false;
-  const tc = { ...t, maxDetailMad: t.maxCropDetailMad };
+  // Cheap checks first (most candidates fail the 8×8 colours), the mirror check last.
+  if (directMatch(a, b, t, DETAIL_SIZE)) return true;
+  if (hamming(a.phash, b.phash) > t.maxHamming || a.opaque !== b.opaque) return false;
   const aInB = cropOf(a, b);
   const bInA = aInB ? undefined : cropOf(b, a);
   const pair = aInB ? [a, croppedKeys(b, ...aInB)] : bInA ? [croppedKeys(a, ...bInA), b] : undefined;
   if (!pair) return false;
   const [x, y] = pair.map(coarse);
-  return (
-    guardAccepts(distances(x, y, CROP_DETAIL_SIZE, false), tc) &&
-    !mirrorCloser(x.detail, y.detail, CROP_DETAIL_SIZE)
-  );
+  return directMatch(x, y, { ...t, maxDetailMad: t.maxCropDetailMad }, CROP_DETAIL_SIZE);
 }
 
 /** Side of the detail thumbnails compared for crops: resampling block means for a crop blurs finer detail. */

@@ -77,7 +77,8 @@ describe('validate-autocorrection --embedded with code checks', () => {
     const deadline = Date.now() + 150_000;
     while (!killed && Date.now() < deadline && child.exitCode === null) {
       const [sandbox] = await childrenOf(child.pid ?? -1, 'skill-sandbox');
-      if (sandbox !== undefined && (await childrenOf(sandbox)).length > 0) {
+      // a check's child runs node with the permission model (the start-up network probe does not)
+      if (sandbox !== undefined && (await childrenOf(sandbox, 'permission')).length > 0) {
         process.kill(sandbox, 'SIGKILL');
         killed = true;
       } else await new Promise((r) => setTimeout(r, 20));

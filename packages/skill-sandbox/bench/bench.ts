@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTests, sandboxSkill } from '../src/index.js';
+import { probeNetIsolation, runTests, sandboxSkill } from '../src/index.js';
 import { runInProcessWorker } from './in-process-worker.js';
 
 const N = Number(process.env['BENCH_N'] ?? 60);
@@ -61,6 +61,18 @@ rows.push(
     ),
   ),
 );
+const iso = await probeNetIsolation(process.execPath);
+if ('unshare' in iso)
+  rows.push(
+    await measure('runner + own network namespace (embedded mode)', async () =>
+      must(
+        (
+          await runTests({ code, language: 'javascript', functionName: 'add', tests }, { netns: iso })
+        ).tests.every((t) => t.passed),
+        'runner+netns',
+      ),
+    ),
+  );
 const skill = await startSkill(sandboxSkill);
 const conn = connectSandbox(`127.0.0.1:${skill.port}`);
 rows.push(

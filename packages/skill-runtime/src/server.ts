@@ -18,6 +18,7 @@ import {
 import { Admission, type AdmissionLimits, type Release } from './admission.js';
 import { toGrpcStatus, type ErrorStatusTable } from './error-model.js';
 import { skillService, type SkillService } from './services.js';
+import { malformedReason, tolerantDefinition } from './malformed.js';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -114,11 +115,15 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
       const method = def.path.split('/').pop() ?? key;
       const impl = (svc.implementation as Record<string, AnyHandler | undefined>)[key];
       const unimplemented = `the ${opts.name} skill does not implement ${method} (service ${svc.name})`;
+      const malformedText = (why: string) =>
+        `the ${method} request is not a valid ${svc.name} ${method} message (${why}): encode it with the service's .proto`;
       if (!def.responseStream) {
         wrapped[key] = (call, callback) => {
           const cb = callback as sendUnaryData<unknown>;
           if (draining) return cb(rpcStatus(status.UNAVAILABLE, shuttingDownText));
           if (!impl) return cb(rpcStatus(status.UNIMPLEMENTED, unimplemented));
+          const badUnary = malformedReason((call as ServerUnaryCall<unknown, unknown>).request);
+          if (badUnary !== undefined) return cb(rpcStatus(status.INVALID_ARGUMENT, malformedText(badUnary)));
           const run = (release?: Release) => {
             active += 1;
             metrics.inFlight.inc({ method });
@@ -165,6 +170,11 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
           }
           if (!impl) {
             stream.emit('error', rpcStatus(status.UNIMPLEMENTED, unimplemented));
+            return;
+          }
+          const badStream = malformedReason(stream.request);
+          if (badStream !== undefined) {
+            stream.emit('error', rpcStatus(status.INVALID_ARGUMENT, malformedText(badStream)));
             return;
           }
           const run = (release?: Release) => {
@@ -215,7 +225,7 @@ export async function startSkillServer(opts: SkillServerOptions): Promise<Runnin
         };
       }
     }
-    server.addService(svc.definition, wrapped as UntypedServiceImplementation);
+    server.addService(tolerantDefinition(svc.definition), wrapped as UntypedServiceImplementation);
   }
   health.addToServer(server);
 

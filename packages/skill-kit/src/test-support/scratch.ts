@@ -27,6 +27,8 @@ export interface ScratchWorkspace {
 }
 
 const WORKSPACE_DIRS = ['packages', 'tools', 'apps'];
+// eslint-disable-next-line no-control-regex -- terminal colour codes in tool output
+const ANSI = /\u001b\[[0-9;]*m/g;
 /** Packages whose production dependencies every generated skill image stages. */
 const RUNTIME_ROOTS = ['packages/proto', 'packages/skill-runtime'];
 /** Production dependencies the skill and contract templates declare. */
@@ -59,11 +61,18 @@ function productionClosure(nodeModules: string, names: string[]): Set<string> {
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('NX_') || k.startsWith('VITEST') || k === 'NODE_ENV' || k === 'NODE_OPTIONS') continue;
+    if (
+      k.startsWith('NX_') ||
+      k.startsWith('VITEST') ||
+      ['NODE_ENV', 'NODE_OPTIONS', 'FORCE_COLOR'].includes(k)
+    )
+      continue;
     env[k] = v;
   }
   return {
     ...env,
+    FORCE_COLOR: '0',
+    NO_COLOR: '1',
     NX_DAEMON: 'false',
     NX_NO_CLOUD: 'true',
     NX_TUI: 'false',
@@ -90,7 +99,8 @@ export function createScratchWorkspace(source: string): ScratchWorkspace {
       maxBuffer: 256 * 1024 * 1024,
     };
     try {
-      return execFileSync(cmd, args, { ...o, timeout: opts.timeoutMs ?? 600_000 }) as unknown as string;
+      const out = execFileSync(cmd, args, { ...o, timeout: opts.timeoutMs ?? 600_000 }) as unknown as string;
+      return out.replace(ANSI, '');
     } catch (e) {
       const err = e as { stdout?: string; stderr?: string; message: string };
       throw new Error(
@@ -171,7 +181,8 @@ export function createScratchWorkspace(source: string): ScratchWorkspace {
     return added;
   };
   linkWorkspacePackages();
-  // 4. its own git repository; the copy is the baseline commit
+  // 4. its own git repository; the copy, TS references synced (a no-op on a clean checkout), is the baseline commit
+  run(join(root, 'node_modules/.bin/nx'), ['sync']);
   run('git', ['init', '-q', '-b', 'main']);
   run('git', ['add', '-A']);
   run('git', ['commit', '-q', '-m', 'baseline']);

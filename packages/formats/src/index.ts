@@ -69,3 +69,11 @@ export {
   type InteractionOutcomeIteration,
   type InteractionRecord,
 } from './interaction-record.js';
+export {
+  BENCH_RESULTS_SCHEMA_ID,
+  runBench,
+  type BenchContext,
+  type BenchResults,
+  type BenchRunRecord,
+  type BenchRunOptions,
+} from './bench-run.js';

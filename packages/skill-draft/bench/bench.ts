@@ -13,6 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { runBench, type BenchContext } from '@sarai/formats';
 import { connectSkill, grpcHealthV1, type GenReq, type SkillConnection } from '@sarai/proto';
 // The benchmark measures the package as built (dist), resolved through its own exports.
 // eslint-disable-next-line @nx/enforce-module-boundaries
@@ -28,6 +29,16 @@ const version = (JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')) as 
 const IMAGE = process.env['BENCH_IMAGE'] ?? `sarai/skill-draft:${version}`;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 let OPENMP_MODULE = '';
+let CTX: BenchContext | undefined;
+/** Every process/container this bench starts is registered here, so a failure or ^C leaves none behind. */
+const tracked = <T extends ChildProcess>(child: T): T => (CTX ? CTX.track(child) : child);
+/** The last non-empty stdout line of a helper script (its build logs go to stderr; this tolerates strays). */
+const lastLine = (out: string) =>
+  out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop() ?? '';
 
 const median = (xs: number[]) => {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
@@ -52,13 +63,15 @@ interface InProc {
 }
 
 async function startInProc(binaries: string, model: string): Promise<InProc> {
-  const child = fork(
-    join(PKG, 'out-tsc', 'bench', 'inproc-worker.js'),
-    [binaries, model, String(THREADS), OPENMP_MODULE],
-    {
-      env: { ...process.env, ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
+  const child = tracked(
+    fork(
+      join(PKG, 'out-tsc', 'bench', 'inproc-worker.js'),
+      [binaries, model, String(THREADS), OPENMP_MODULE],
+      {
+        env: { ...process.env, ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    ),
   );
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
@@ -86,25 +99,27 @@ async function startService(
   model: string,
   env: Record<string, string> = {},
 ): Promise<Service> {
-  const child = spawn(process.execPath, [join(PKG, 'dist', 'main.js')], {
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      METRICS_PORT: '-1',
-      MODEL_PATH: model,
-      THREADS: String(THREADS),
-      LLAMA_BINARIES: binaries,
-      LLAMA_OPENMP_MODULE: OPENMP_MODULE,
-      IGNORE_EOS: 'true',
-      CONTEXT_SIZE: '2048',
-      MAX_CONCURRENT: '4',
-      LOG_LEVEL: 'info',
-      ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [join(PKG, 'dist', 'main.js')], {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        METRICS_PORT: '-1',
+        MODEL_PATH: model,
+        THREADS: String(THREADS),
+        LLAMA_BINARIES: binaries,
+        LLAMA_OPENMP_MODULE: OPENMP_MODULE,
+        IGNORE_EOS: 'true',
+        CONTEXT_SIZE: '2048',
+        MAX_CONCURRENT: '4',
+        LOG_LEVEL: 'info',
+        ...(binaries === 'openmp' ? { UV_THREADPOOL_SIZE: '1' } : {}),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
     let port = 0;
@@ -226,8 +241,9 @@ async function prefixReuse(model: string) {
   return out;
 }
 
-async function container(model: string) {
-  const name = `sarai-draft-bench-${process.pid}`;
+async function container(model: string, binaries: string) {
+  const name = `sarai-draft-bench-${process.pid}-${binaries}`;
+  CTX?.trackContainer(name);
   const t0 = performance.now();
   await run('docker', [
     'run',
@@ -255,6 +271,8 @@ async function container(model: string) {
     'IGNORE_EOS=true',
     '-e',
     'LOG_LEVEL=warn',
+    '-e',
+    `LLAMA_BINARIES=${binaries}`,
     '-v',
     `${model}:/models/model.gguf:ro`,
     '-p',
@@ -293,7 +311,17 @@ async function container(model: string) {
 
 // ---------- main ----------
 
-async function main() {
+async function main(ctx: BenchContext): Promise<{ text: string }> {
+  CTX = ctx;
+  const R = ctx.results as {
+    decode?: Record<string, Record<string, Record<string, number>>>;
+    concurrency?: Record<string, Record<string, Record<string, number>>>;
+    prefixReuse?: unknown;
+    container?: Record<string, unknown>;
+  };
+  R.decode = {};
+  R.concurrency = {};
+  Object.assign(ctx.results, { threads: THREADS, tokens: N, rounds: ROUNDS });
   log(`threads ${THREADS}, ${N} tokens, ${ROUNDS} rounds, load ${loadavg()}`);
   const files = {
     Q4_0: (await ensureModel(MODELS, { preset: 'qwen2.5-0.5b', type: 'Q4_0', seed: 1 })).path,
@@ -301,19 +329,27 @@ async function main() {
   };
   let bench: string | undefined;
   try {
-    bench = execFileSync(process.execPath, [join(PKG, 'scripts', 'build-llama-bench.mjs')], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim();
+    bench = lastLine(
+      execFileSync(process.execPath, [join(PKG, 'scripts', 'build-llama-bench.mjs')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    );
   } catch {
     log('llama-bench could not be built (needs git, cmake, g++): its column stays empty');
   }
   let openmp = true;
   try {
-    OPENMP_MODULE = execFileSync(process.execPath, [join(PKG, 'scripts', 'openmp-binaries.mjs')], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }).trim();
+    OPENMP_MODULE = lastLine(
+      execFileSync(process.execPath, [join(PKG, 'scripts', 'openmp-binaries.mjs')], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    );
+    if (!existsSync(OPENMP_MODULE))
+      throw new Error(`openmp-binaries printed no module path: ${OPENMP_MODULE}`);
   } catch {
     openmp = false;
     log('no OpenMP build: only the prebuilt binaries are measured');
@@ -375,6 +411,15 @@ async function main() {
       const un = median(x.un);
       const st = median(x.st);
       const base = median(lb);
+      (R.decode[type] ??= {})[f] = {
+        llamaBench: base,
+        inProcess: ip,
+        generateServer: un,
+        generateE2e: median(x.e2e),
+        streamClient: st,
+        grpcOverInProcess: un / ip,
+        grpcOverLlamaBench: un / base,
+      };
       row([
         type,
         f,
@@ -391,6 +436,12 @@ async function main() {
       (inproc[f] as InProc).close();
       const agg: number[] = [];
       for (const k of [1, 2, 4]) agg.push(await concurrency(services[f] as Service, k));
+      (R.concurrency[type] ??= {})[f] = {
+        streams1: agg[0] as number,
+        streams2: agg[1] as number,
+        streams4: agg[2] as number,
+        ratio4to1: (agg[2] as number) / (agg[0] as number),
+      };
       concurrencyRows.push(
         `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} |`,
       );
@@ -411,6 +462,7 @@ async function main() {
 
   log('prefix reuse');
   const pr = await prefixReuse(files.Q4_0);
+  R.prefixReuse = pr;
   lines.push('', '### Reflection-shaped follow-up (prompt + 64-token answer + critique), Q4_0, prebuilt', '');
   lines.push(
     '| prefix reuse | prompt eval ms | tokens evaluated | tokens reused |',
@@ -424,34 +476,38 @@ async function main() {
   if (process.env['BENCH_SKIP_CONTAINER'] !== '1' && existsSync('/var/run/docker.sock')) {
     lines.push(
       '',
-      `### Container ${IMAGE} (hardened, --cpus 2 --memory 800m, prebuilt binaries, THREADS from the CPU quota)`,
+      `### Container ${IMAGE} (hardened, --cpus 2 --memory 800m, THREADS from the CPU quota; openmp = the image's default)`,
       '',
     );
     lines.push(
-      '| file | file MiB | start → SERVING ms | RSS MiB | RSS ÷ file | docker mem usage | decode tok/s |',
-      '| --- | ---: | ---: | ---: | ---: | --- | ---: |',
+      '| file | binaries | file MiB | start → SERVING ms | RSS MiB | RSS ÷ file | docker mem usage | decode tok/s | ÷ llama-bench |',
+      '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |',
     );
     for (const [type, file] of Object.entries(files)) {
-      log(`container ${type}`);
       const size = statSync(file).size / 2 ** 20;
-      try {
-        const c = await container(file);
-        lines.push(
-          `| ${type} | ${f1(size)} | ${c.startMs.toFixed(0)} | ${f1(c.rssMb)} | ${f2(c.rssMb / size)} | ${c.memUsage} | ${f1(c.decode)} |`,
-        );
-      } catch (e) {
-        lines.push(`| ${type} | ${f1(size)} | failed: ${(e as Error).message.split('\n')[0]} | | | | |`);
+      for (const binaries of ['openmp', 'prebuilt']) {
+        log(`container ${type} ${binaries}`);
+        try {
+          const c = await container(file, binaries);
+          const lb = R.decode[type]?.[flavours[0] as string]?.['llamaBench'] ?? NaN;
+          (R.container ??= {})[`${type}/${binaries}`] = {
+            ...c,
+            fileMiB: size,
+            overLlamaBench: c.decode / lb,
+          };
+          lines.push(
+            `| ${type} | ${binaries} | ${f1(size)} | ${c.startMs.toFixed(0)} | ${f1(c.rssMb)} | ${f2(c.rssMb / size)} | ${c.memUsage} | ${f1(c.decode)} | ${f2(c.decode / lb)} |`,
+          );
+        } catch (e) {
+          lines.push(
+            `| ${type} | ${binaries} | ${f1(size)} | failed: ${(e as Error).message.split('\n')[0]} | | | | | |`,
+          );
+        }
       }
     }
   }
   lines.push('', `load average at the end: ${loadavg()} (2 cores shared with other work)`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return { text: lines.join('\n') };
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exit(1);
-  },
-);
+void runBench({ packageDir: PKG }, main);

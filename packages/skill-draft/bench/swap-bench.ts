@@ -14,9 +14,11 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ADAPTER_MANIFEST_SCHEMA_ID,
+  runBench,
   sha256File,
   sha256Text,
   type AdapterManifestIdentity,
+  type BenchContext,
 } from '@sarai/formats';
 import { connectSkill, type GenReq, type SkillConnection } from '@sarai/proto';
 import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
@@ -133,29 +135,31 @@ interface Service {
 }
 
 async function startService(model: string, pub: Publisher): Promise<Service> {
-  const child = spawn(process.execPath, [join(PKG, 'dist', 'main.js')], {
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      METRICS_PORT: '0',
-      MODEL_PATH: model,
-      THREADS: String(THREADS),
-      IGNORE_EOS: 'true',
-      CONTEXT_SIZE: '1024',
-      MAX_TOKENS_LIMIT: '512',
-      MAX_CONCURRENT: String(Math.max(CLIENTS, 1)),
-      LOG_LEVEL: 'info',
-      ADAPTERS_DIR: pub.dir,
-      TRUSTED_KEYS_FILE: pub.trustedFile,
-      ADAPTERS_RESCAN_MS: '0',
-      ADAPTERS_PER_MODEL: String(PER_MODEL),
-      // As in the image (Dockerfile).
-      MALLOC_ARENA_MAX: '2',
-      MALLOC_MMAP_THRESHOLD_: '1048576',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [join(PKG, 'dist', 'main.js')], {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        METRICS_PORT: '0',
+        MODEL_PATH: model,
+        THREADS: String(THREADS),
+        IGNORE_EOS: 'true',
+        CONTEXT_SIZE: '1024',
+        MAX_TOKENS_LIMIT: '512',
+        MAX_CONCURRENT: String(Math.max(CLIENTS, 1)),
+        LOG_LEVEL: 'info',
+        ADAPTERS_DIR: pub.dir,
+        TRUSTED_KEYS_FILE: pub.trustedFile,
+        ADAPTERS_RESCAN_MS: '0',
+        ADAPTERS_PER_MODEL: String(PER_MODEL),
+        // As in the image (Dockerfile).
+        MALLOC_ARENA_MAX: '2',
+        MALLOC_MMAP_THRESHOLD_: '1048576',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   const ports = await new Promise<{ port: number; metricsPort: number }>((resolve, reject) => {
     let buf = '';
     const ports = { port: 0, metricsPort: 0 };
@@ -251,10 +255,15 @@ async function load(
   return { samples, failed };
 }
 
-async function main() {
+let CTX: BenchContext | undefined;
+const tracked = <T extends ChildProcess>(child: T): T => (CTX ? CTX.track(child) : child);
+
+async function main(ctx: BenchContext): Promise<{ text: string }> {
+  CTX = ctx;
   const type = PRESET === 'tiny' ? 'Q8_0' : 'Q4_0';
   const model = (await ensureModel(MODELS, { preset: PRESET, type, seed: 1 })).path;
   const root = await mkdtemp(join(tmpdir(), 'sarai-bench-swap-'));
+  ctx.onCleanup(() => rm(root, { recursive: true, force: true }));
   const pub = await publisher(root, model, TOTAL_SWAPS + 1);
   await pub.publish(); // lora_20261124: active from the start
   log(
@@ -386,14 +395,27 @@ async function main() {
       '|---|---|---|---|---|---|',
       `| ${f1(rss1)} | ${f1(rss20)} | ${f1(rss20 - rss1)} | ${f2(rss20 / rss1)} | ${f1(peakBefore)} | ${f1(peak)} |`,
     ];
-    process.stdout.write(lines.join('\n') + '\n');
+    Object.assign(ctx.results, {
+      preset: PRESET,
+      type,
+      clients: CLIENTS,
+      tokens: TOKENS,
+      threads: THREADS,
+      rounds: ROUNDS,
+      p50Ms: { steady: p(steady, 'ms', 0.5), swapping: p(swapping, 'ms', 0.5) },
+      p99Ms: { steady: p(steady, 'ms', 0.99), swapping: p(swapping, 'ms', 0.99) },
+      p99Ratio: p(swapping, 'ms', 0.99) / p(steady, 'ms', 0.99),
+      medianRoundP99Ratio: med(swappingRounds) / med(steadyRounds),
+      failed: { steady: failedSteady, swapping: failedSwapping, toggling: failedToggling },
+      swaps,
+      swapKinds: kinds,
+      rssMiB: { after1: rss1, afterAll: rss20, peak },
+    });
+    return { text: lines.join('\n') };
   } finally {
     await s.close();
     await rm(root, { recursive: true, force: true });
   }
 }
 
-main().catch((e: unknown) => {
-  log((e as Error).stack ?? String(e));
-  process.exit(1);
-});
+void runBench({ packageDir: PKG, bench: 'bench-swap' }, main);

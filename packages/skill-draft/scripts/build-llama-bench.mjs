@@ -23,8 +23,7 @@ const build = join(root, 'build');
 const binary = join(build, 'bin', 'llama-bench');
 
 const log = (m) => process.stderr.write(`build-llama-bench: ${m}\n`);
-const run = (cmd, args, opts = {}) =>
-  execFileSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 2, 'inherit'], ...opts });
 
 export function llamaBenchPath() {
   return binary;

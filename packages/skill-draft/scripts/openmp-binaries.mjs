@@ -6,18 +6,54 @@
 // Why: the prebuilt CPU binaries are built without OpenMP, so ggml creates and joins a new worker thread pool for
 // every graph it computes (every decoded token). With 2 threads on a busy 2-core machine the new thread often waits
 // for a core while the calling thread spins at the first barrier; decode then collapses. OpenMP keeps its team alive.
-// The build is -march=native (GGML_NATIVE=ON): it only runs on CPUs with this host's instruction set.
-//   node scripts/openmp-binaries.mjs [--force]
-// Env: SARAI_LLAMA_CACHE (default ~/.cache/sarai-draft).
+// Portable CPU code, no -march=native: GGML_NATIVE=OFF with the x86-64-v3 instruction set (AVX2, FMA, F16C, BMI2 —
+// every x86-64 server CPU since Haswell/Excavator, 2013–15). The runtime-selected variant backends
+// (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS) build ggml-cpu 14 times (~14× the compile time on 2 cores), so they are
+// not used; on a CPU without x86-64-v3 the service falls back to the prebuilt binaries by itself (src/engine/cpu-level.ts).
+// The build is cached by its inputs (node-llama-cpp version, llama.cpp release, cmake options, compiler): the cache
+// folder's name carries their hash, so a change of any input builds anew and an unchanged one is reused.
+// Build output goes to stderr; stdout carries exactly one line: the module path of the built copy.
+//   node scripts/openmp-binaries.mjs [--force] [--print-build-dir] [--stage]
+// --stage (the image target): also copies the loadable part of the build (Release/*.node, *.so*, build metadata,
+// buildDone.status) into <package>/llama-openmp/<build folder>/, which the image stages into node-llama-cpp's
+// llama/localBuilds (package.json sarai.image.overlays). With SARAI_DRAFT_BINARIES=prebuilt it removes
+// llama-openmp/ and builds nothing: the image then carries only the prebuilt binaries.
+// Env: SARAI_LLAMA_CACHE (default ~/.cache/sarai-draft), SARAI_DRAFT_BINARIES (openmp | prebuilt, for --stage).
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const OPENMP_CMAKE_OPTIONS = { GGML_OPENMP: 'ON', GGML_NATIVE: 'ON' };
+/** Must equal OPENMP_CMAKE_OPTIONS in src/engine/bindings.ts (node-llama-cpp names the build folder after them). */
+export const OPENMP_CMAKE_OPTIONS = {
+  GGML_OPENMP: 'ON',
+  GGML_NATIVE: 'OFF',
+  GGML_AVX: 'ON',
+  GGML_AVX2: 'ON',
+  GGML_FMA: 'ON',
+  GGML_F16C: 'ON',
+  GGML_BMI2: 'ON',
+  GGML_AVX512: 'OFF',
+};
 
 const log = (m) => process.stderr.write(`openmp-binaries: ${m}\n`);
+const STAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'llama-openmp');
+const stage = process.argv.includes('--stage');
+if (stage && process.env.SARAI_DRAFT_BINARIES === 'prebuilt') {
+  rmSync(STAGE_DIR, { recursive: true, force: true });
+  log('SARAI_DRAFT_BINARIES=prebuilt: no OpenMP build staged (the image carries the prebuilt binaries only)');
+  process.exit(0);
+}
 let nlcDir = dirname(fileURLToPath(import.meta.resolve('node-llama-cpp')));
 while (!existsSync(join(nlcDir, 'package.json')) || !existsSync(join(nlcDir, 'llama')))
   nlcDir = dirname(nlcDir);
@@ -25,7 +61,19 @@ const version = JSON.parse(readFileSync(join(nlcDir, 'package.json'), 'utf8')).v
 const cache =
   process.env.SARAI_LLAMA_CACHE ||
   join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sarai-draft');
-const buildRoot = join(cache, `nlc-openmp-${version}`);
+const compiler = (() => {
+  try {
+    return execFileSync('g++', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  } catch {
+    return 'no g++';
+  }
+})();
+const llamaTag = JSON.parse(readFileSync(join(nlcDir, 'llama', 'llama.cpp.info.json'), 'utf8')).tag;
+const inputsHash = createHash('sha256')
+  .update(JSON.stringify({ version, llamaTag, OPENMP_CMAKE_OPTIONS, compiler }))
+  .digest('hex')
+  .slice(0, 12);
+const buildRoot = join(cache, `nlc-openmp-${version}-${inputsHash}`);
 const buildPkg = join(buildRoot, 'node_modules', 'node-llama-cpp');
 const env = { ...process.env };
 for (const [k, v] of Object.entries(OPENMP_CMAKE_OPTIONS)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${k}`] = v;
@@ -59,7 +107,7 @@ if (!builtFolder()) {
       ],
       {
         cwd: buildRoot,
-        stdio: ['ignore', 'inherit', 'inherit'],
+        stdio: ['ignore', 2, 'inherit'],
       },
     );
   }
@@ -81,7 +129,7 @@ if (!builtFolder()) {
     {
       cwd: buildRoot,
       env,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 2, 'inherit'],
     },
   );
   log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -90,6 +138,26 @@ if (!builtFolder()) {
   log('the build did not produce a local build folder');
   process.exit(1);
 }
-log(`ready: ${buildPkg}`);
+log(`ready: ${buildPkg} (inputs ${inputsHash})`);
 
-process.stdout.write(`${join(buildPkg, 'dist', 'index.js')}\n`);
+if (stage) {
+  const folder = builtFolder();
+  const from = join(localBuilds(buildPkg), folder);
+  const to = join(STAGE_DIR, folder);
+  rmSync(STAGE_DIR, { recursive: true, force: true });
+  mkdirSync(join(to, 'Release'), { recursive: true });
+  copyFileSync(join(from, 'buildDone.status'), join(to, 'buildDone.status'));
+  let bytes = 0;
+  for (const f of readdirSync(join(from, 'Release'))) {
+    if (!/\.node$|\.so(\.|$)|\.json$/.test(f)) continue;
+    copyFileSync(join(from, 'Release', f), join(to, 'Release', f));
+    bytes += readFileSync(join(to, 'Release', f)).length;
+  }
+  log(`staged ${folder} for the image (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${STAGE_DIR}`);
+}
+
+process.stdout.write(
+  process.argv.includes('--print-build-dir')
+    ? `${join(localBuilds(buildPkg), builtFolder())}\n`
+    : `${join(buildPkg, 'dist', 'index.js')}\n`,
+);

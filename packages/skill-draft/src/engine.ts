@@ -13,7 +13,14 @@ import { Admission } from '@sarai/skill-runtime';
 import type { AdapterSpec } from './config.js';
 import { DraftError } from './errors.js';
 import { commonPrefixLength } from './text.js';
-import { OPENMP_CMAKE_OPTIONS, loadBindings, loadModelFile, type NodeLlamaCpp } from './engine/bindings.js';
+import { missingCpuFlags } from './engine/cpu-level.js';
+import {
+  OPENMP_CMAKE_OPTIONS,
+  loadBindings,
+  openmpBuildAvailable,
+  loadModelFile,
+  type NodeLlamaCpp,
+} from './engine/bindings.js';
 import { ContextSlot } from './engine/context-slot.js';
 import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
@@ -156,19 +163,34 @@ export class DraftEngine {
     }
     const errors: string[] = [];
     const log = opts.logger;
-    if (options.binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
+    let binaries = options.binaries;
+    const missing = binaries === 'openmp' ? missingCpuFlags() : [];
+    if (missing.length > 0) {
+      log?.warn(
+        { missingCpuFlags: missing },
+        'LLAMA_BINARIES=openmp needs an x86-64-v3 CPU; this one lacks some flags: using the prebuilt binaries',
+      );
+      binaries = 'prebuilt';
+    }
+    if (binaries === 'openmp' && opts.openmpModule === undefined && !(await openmpBuildAvailable())) {
+      log?.warn(
+        'LLAMA_BINARIES=openmp: no OpenMP build in node-llama-cpp nor in the build cache (an image built with SARAI_DRAFT_BINARIES=prebuilt, or nx run @sarai/skill-draft:openmp-binaries not run): using the prebuilt binaries',
+      );
+      binaries = 'prebuilt';
+    }
+    if (binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
       log?.warn(
         'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',
       );
     }
-    const nlc = await loadBindings(options.binaries, opts.openmpModule);
+    const nlc = await loadBindings(binaries, opts.openmpModule);
     let llama: Llama;
     try {
       llama = await nlc.getLlama({
         gpu: false,
         maxThreads: options.threads,
         build: 'never',
-        ...(options.binaries === 'openmp'
+        ...(binaries === 'openmp'
           ? { usePrebuiltBinaries: false, cmakeOptions: { ...OPENMP_CMAKE_OPTIONS } }
           : { usePrebuiltBinaries: true }),
         progressLogs: false,
@@ -187,7 +209,7 @@ export class DraftEngine {
     } catch (e) {
       throw new DraftError(
         'DRAFT_MODEL_LOAD_FAILED',
-        options.binaries === 'openmp'
+        binaries === 'openmp'
           ? `LLAMA_BINARIES=openmp: the OpenMP build of node-llama-cpp did not load (${(e as Error).message}); rebuild it with nx run @sarai/skill-draft:openmp-binaries`
           : `node-llama-cpp's CPU binaries could not be loaded: ${(e as Error).message}`,
         { cause: e },

@@ -12,6 +12,7 @@ const PROJECT = '@sarai/skill-image';
 let dir: string;
 let registry: ImageRegistry;
 const created: string[] = [];
+let pushedByDigest = '';
 const timings: Record<string, number> = {};
 
 describe('internal image publishing: docker-registry started locally, tag by package version, pull by digest', () => {
@@ -51,6 +52,7 @@ describe('internal image publishing: docker-registry started locally, tag by pac
     await run('docker', ['pull', pushed.byDigest]);
     timings['pull by digest'] = Math.round(performance.now() - t0);
     created.push(pushed.byDigest);
+    pushedByDigest = pushed.byDigest;
     const { stdout: pulledId } = await run('docker', [
       'image',
       'inspect',
@@ -102,6 +104,16 @@ describe('internal image publishing: docker-registry started locally, tag by pac
     expect(line.ref).toBe(`${registry.host}/ci/sarai/skill-image:${line.version}`);
     expect(line.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await registry.tags('ci/sarai/skill-image')).toEqual([line.version]);
+  });
+
+  it('the compose deployment pulls the pushed image by digest through its image variable', async () => {
+    const { WORKSPACE_ROOT } = await import('./affected.js');
+    expect(pushedByDigest).not.toBe('');
+    const compose = ['-f', join(WORKSPACE_ROOT, 'apps', 'deploy', 'docker-compose.yml')];
+    const env = { ...process.env, SARAI_SKILL_IMAGE_IMAGE: pushedByDigest };
+    const { stdout } = await run('docker-compose', [...compose, 'config'], { env });
+    expect(stdout).toContain(`image: ${pushedByDigest}`);
+    await run('docker-compose', [...compose, 'pull', 'skill-image'], { env, timeoutMs: 120_000 });
   });
 
   it('refuses to start without the docker-registry binary, saying how to install it', async () => {

@@ -14,7 +14,8 @@ export function renderComposeService(e: SkillEntry): string {
   const lines: string[] = [];
   for (const c of e.compose.comment) lines.push(c ? `  # ${c}` : '  #');
   lines.push(`  ${serviceName(e.name)}:`, '    <<: *hardening');
-  lines.push(`    image: \${SARAI_SKILL_${key}_IMAGE:-${e.image}:latest}`);
+  // SARAI_IMAGE_PREFIX: an optional registry in front of every image (e.g. `registry.example.com:5000/`).
+  lines.push(`    image: \${SARAI_IMAGE_PREFIX:-}\${SARAI_SKILL_${key}_IMAGE:-${e.image}:latest}`);
   if (e.hardening.tmpfsSize !== '256m')
     lines.push('    tmpfs:', `      - /tmp:size=${e.hardening.tmpfsSize},mode=1777`);
   const env = { SKILL_NAME: e.name, ...e.env, ...e.compose.environment };

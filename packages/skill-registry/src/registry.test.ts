@@ -105,7 +105,7 @@ describe('renderComposeFile', () => {
     );
     const out = renderComposeFile(template, [sandbox]);
     expect(out).toContain(
-      '  skill-sandbox:\n    <<: *hardening\n    image: ${SARAI_SKILL_SANDBOX_IMAGE:-sarai/skill-sandbox:latest}',
+      '  skill-sandbox:\n    <<: *hardening\n    image: ${SARAI_IMAGE_PREFIX:-}${SARAI_SKILL_SANDBOX_IMAGE:-sarai/skill-sandbox:latest}',
     );
     expect(out).toContain('    network_mode: none');
     expect(out).not.toContain('ports:');

@@ -40,9 +40,12 @@ export function toGrpcStatus(
   table: ErrorStatusTable,
   method: string,
 ): { status: Partial<StatusObject> & Error; unexpected: boolean } {
-  if (isGrpcStatus(e)) return { status: e, unexpected: false };
+  if (isGrpcStatus(e)) {
+    if (typeof e.details === 'string') e.details = wellFormed(e.details);
+    return { status: e, unexpected: false };
+  }
   const code = errorCodeOf(e);
-  const message = e instanceof Error ? e.message : String(e);
+  const message = wellFormed(e instanceof Error ? e.message : String(e));
   if (code) {
     const name = table[code] ?? (RUNTIME_ERROR_STATUS as ErrorStatusTable)[code];
     return {
@@ -51,6 +54,16 @@ export function toGrpcStatus(
     };
   }
   return { status: rpcStatus(status.INTERNAL, `internal error in ${method}: ${message}`), unexpected: true };
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A message that echoes client input may hold lone UTF-16 surrogates; grpc-js percent-encodes status details with
+ * encodeURI, which throws on them and takes the whole process down. They become U+FFFD.
+ */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\ufffd');
 }
 
 /**

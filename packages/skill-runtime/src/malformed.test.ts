@@ -92,3 +92,31 @@ describe('a request that is not a valid protobuf message', () => {
     expect(ok).toBeNull();
   });
 });
+
+describe('an error message that cuts client input inside a surrogate pair', () => {
+  it('is sent with U+FFFD instead of crashing the process (grpc-js encodeURI throws on a lone surrogate)', async () => {
+    class EchoError extends Error {
+      readonly code = 'ECHO_BAD_NAME';
+    }
+    const strict = defineSkill({
+      name: 'strict',
+      config: commonConfigSchema,
+      errors: { ECHO_BAD_NAME: 'INVALID_ARGUMENT' },
+      services: () => [
+        skillService(skillDefinition, {
+          generate(call, callback) {
+            // A message that shortens the input, as error messages do: "a😀" cut to 2 UTF-16 units is "a\ud83d".
+            callback(new EchoError(`no adapter named "${call.request.adapter.slice(0, 2)}"`) as never, null);
+          },
+        }),
+      ],
+    });
+    handle = await startSkill(strict, {});
+    const bytes = Buffer.from(GenReq.toBinary(GenReq.create({ prompt: 'x', adapter: 'a😀' })));
+    const e = await rawCall(handle.port, 'Generate', bytes);
+    expect(e?.code).toBe(3);
+    expect(e?.details).toBe('ECHO_BAD_NAME: no adapter named "a\ufffd"');
+    const again = await rawCall(handle.port, 'Generate', bytes);
+    expect(again?.code).toBe(3); // the process is still serving
+  });
+});

@@ -93,8 +93,8 @@ describe('validate-autocorrection --embedded with code checks', () => {
       unavailable: number;
       rows: Array<{ id: string; unavailable?: boolean }>;
     };
-    expect(report.tasks).toBe(4);
-    expect(report.unavailable).toBeGreaterThanOrEqual(1);
+    expect(report.tasks, stdout + stderr).toBe(4);
+    expect(report.unavailable, `${stdout}\n${stderr}`).toBeGreaterThanOrEqual(1);
     expect(report.rows.filter((r) => r.unavailable).length).toBe(report.unavailable);
   });
 });

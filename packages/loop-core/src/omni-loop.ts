@@ -1,5 +1,5 @@
 import { errorMessage, type InteractionRecord } from '@sarai/formats';
-import { RpcError } from '@sarai/proto';
+import { RpcError, preprocessImageHashFirst } from '@sarai/proto';
 import type { Logger } from 'pino';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { runCheckers, type CheckResult, type Checker } from './checkers.js';
@@ -432,17 +432,18 @@ export class OmniLoop {
   private async preprocessImage(bytes: Uint8Array, signal?: AbortSignal): Promise<ImageInfo> {
     const req = { format: this.o.imageFormat, quality: this.o.imageQuality };
     try {
-      const r = await this.o.pool
-        .forRole('image')
-        .call(
-          (skill, callOpts) =>
-            skill.preprocessImage(
-              { imageData: bytes, format: req.format, quality: req.quality, maxDimension: 0 },
-              callOpts,
-            ).response,
-          this.o.imageDeadlineMs,
-          signal,
-        );
+      const r = await this.o.pool.forRole('image').call(
+        // Hash-first: an image the skill has cached costs no upload (see @sarai/proto preprocessImageHashFirst).
+        (skill, callOpts) =>
+          preprocessImageHashFirst(
+            skill,
+            bytes,
+            { format: req.format, quality: req.quality, maxDimension: 0 },
+            callOpts,
+          ),
+        this.o.imageDeadlineMs,
+        signal,
+      );
       return {
         path: r.webpPath,
         perceptualHash: r.perceptualHash,

@@ -26,6 +26,12 @@ export { HealthClient as GrpcHealthClient } from './gen/grpc/health/v1/health.cl
 export { healthDefinition as grpcHealthDefinition } from './gen/grpc/health/v1/health.grpc-server.js';
 export { ProtoError, type ProtoErrorCode } from './errors.js';
 export {
+  imageContentHash,
+  preprocessImageHashFirst,
+  type HashFirstReply,
+  type ImageCallOptions,
+} from './image-client.js';
+export {
   DEFAULT_MAX_MESSAGE_BYTES,
   GRPC_DEFAULT_MAX_MESSAGE_BYTES,
   MAX_MESSAGE_ENV,

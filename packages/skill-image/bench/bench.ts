@@ -4,7 +4,8 @@
 // the baseline is the same pipeline in this process (ImagePipeline, compiled from the same sources). Both write to their own
 // fresh cache directory with the production settings (fsync on). Prints one table; ratios are against baselines
 // measured in the same run.
-import { connectSkill, type ImageReply, type SkillConnection } from '@sarai/proto';
+import { runBench, type BenchContext } from '@sarai/formats';
+import { connectSkill, preprocessImageHashFirst, type ImageReply, type SkillConnection } from '@sarai/proto';
 import { ImagePipeline } from '../src/index.js';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -34,6 +35,8 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 type Svc = Awaited<ReturnType<typeof startServiceProcess>>;
+let CTX: BenchContext | undefined;
+const PKG = path.join(import.meta.dirname, '..', '..', '..'); // packages/skill-image (from out-tsc/bench/bench)
 
 async function service(dir: string): Promise<{
   svc: Svc;
@@ -41,6 +44,7 @@ async function service(dir: string): Promise<{
   call: (b: Uint8Array, format?: string) => Promise<ImageReply>;
 }> {
   const svc = await startServiceProcess({ CACHE_DIR: dir, MALLOC_ARENA_MAX: '2' });
+  CTX?.track(svc.child);
   const conn = connectSkill(`127.0.0.1:${svc.port}`);
   return {
     svc,
@@ -50,8 +54,10 @@ async function service(dir: string): Promise<{
   };
 }
 
-async function main(): Promise<void> {
+async function main(ctx: BenchContext): Promise<{ text: string }> {
+  CTX = ctx;
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'skill-image-bench-'));
+  ctx.onCleanup(() => fs.rm(root, { recursive: true, force: true }));
   const rows: Array<[string, string, string]> = [];
   try {
     log(`generating inputs (${QUICK ? 'quick' : 'full'} run)`);
@@ -89,17 +95,35 @@ async function main(): Promise<void> {
       // 2. Exact-repeat hits of a ~1 MB JPEG, and the transport alone as context.
       log('exact hits');
       const big = photos[0];
+      // Before (the bytes sent every time) and after (hash-first: sha256 on the client, bytes only on a miss),
+      // interleaved call by call.
       const tHit: number[] = [];
+      const tHashFirst: number[] = [];
       for (let i = 0; i < N_HIT; i++) {
         const [r, t] = await timed(() => call(big));
         if (r.cache !== 'exact') throw new Error(`expected an exact hit, got ${r.cache}`);
         tHit.push(t);
+        const [h, th] = await timed(() => preprocessImageHashFirst(conn.skill, big));
+        if (h.cache !== 'exact' || h.uploaded)
+          throw new Error(`expected a hash-only exact hit, got ${h.cache}`);
+        tHashFirst.push(th);
       }
       rows.push([
-        `exact hit over gRPC, ${(big.length / 1024).toFixed(0)} KiB JPEG, p50 / p99 (n=${N_HIT})`,
+        `exact hit over gRPC, ${(big.length / 1024).toFixed(0)} KiB JPEG sent every time (before), p50 / p99 (n=${N_HIT})`,
         `${ms(pct(tHit, 0.5))} / ${ms(pct(tHit, 0.99))} ms`,
+        '',
+      ]);
+      rows.push([
+        `exact hit over gRPC, hash-first (client sha256, no bytes sent), p50 / p99 (n=${N_HIT})`,
+        `${ms(pct(tHashFirst, 0.5))} / ${ms(pct(tHashFirst, 0.99))} ms (${(pct(tHit, 0.5) / pct(tHashFirst, 0.5)).toFixed(1)}× faster)`,
         'p50 ≤ 3 ms',
       ]);
+      Object.assign(CTX?.results ?? {}, {
+        exactHitBytesP50Ms: pct(tHit, 0.5),
+        exactHitHashFirstP50Ms: pct(tHashFirst, 0.5),
+        exactHitHashFirstP99Ms: pct(tHashFirst, 0.99),
+        exactHitJpegBytes: big.length,
+      });
       const tWire: number[] = [];
       const gen = {
         prompt: 'x'.repeat(big.length),
@@ -112,6 +136,7 @@ async function main(): Promise<void> {
       };
       for (let i = 0; i < N_HIT; i++)
         tWire.push((await timed(() => conn.skill.generate(gen).response.catch(() => null)))[1]);
+      if (CTX) CTX.results['noopUnarySameSizeP50Ms'] = pct(tWire, 0.5);
       rows.push([
         `  context: same-size unary call doing no work (UNIMPLEMENTED), p50 / p99`,
         `${ms(pct(tWire, 0.5))} / ${ms(pct(tWire, 0.99))} ms`,
@@ -279,17 +304,15 @@ async function main(): Promise<void> {
   const w1 = Math.max(...rows.map((r) => r[1].length));
   const line = `+-${'-'.repeat(w0)}-+-${'-'.repeat(w1)}-+-${'-'.repeat(12)}-+`;
   const out = [
-    `skill-image benchmark (${QUICK ? 'quick' : 'full'}), ${os.cpus().length} cores, Node ${process.version}, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`,
+    `skill-image benchmark (${QUICK ? 'quick' : 'full'}), ${os.cpus().length} cores, load ${ctx.loadavg()}, Node ${process.version}, sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`,
     line,
     `| ${'measure'.padEnd(w0)} | ${'result'.padEnd(w1)} | ${'goal'.padEnd(12)} |`,
     line,
     ...rows.map((r) => `| ${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2].padEnd(12)} |`),
     line,
   ];
-  process.stdout.write(out.join('\n') + '\n');
+  ctx.results['rows'] = rows.map(([measure, result, goal]) => ({ measure, result, goal }));
+  return { text: out.join('\n') };
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
-});
+void runBench({ packageDir: PKG }, main);

@@ -408,6 +408,56 @@ export class ImagePipeline {
     };
   }
 
+  /** The stored variant for these bytes (by sha256) and options, when intact and from the best copy seen. */
+  private async exactVariant(contentHash: string, spec: Resolved): Promise<ImageResult | undefined> {
+    const known = this.store.byContentHash(contentHash);
+    if (!known) return undefined;
+    known.busy += 1;
+    try {
+      const v = known.variants.get(spec.key);
+      // Skip the fast path when the variant came from a smaller copy than the best one seen (it gets upgraded).
+      const best = Math.min(spec.maxDimension, known.maxSide);
+      if (v && Math.max(v.width, v.height) >= 0.95 * best && (await this.store.verify(known, spec.key))) {
+        this.store.touch(known);
+        return this.result(known, v, 'exact', contentHash);
+      }
+      return undefined;
+    } finally {
+      known.busy -= 1;
+    }
+  }
+
+  /**
+   * Hash-first exact hit: the result for input bytes whose sha256 is `contentHash` (64 lowercase hex digits) when
+   * they were processed before with these options and the variant is intact — without the bytes and without
+   * decoding. `undefined` when not cached: the caller then sends the bytes to {@link process}. Throws
+   * {@link ImageError} (IMAGE_BAD_REQUEST for a malformed hash or options, IMAGE_CLOSED).
+   */
+  async lookup(contentHash: string, req: ImageRequest = {}): Promise<ImageResult | undefined> {
+    try {
+      if (this.closed) throw new ImageError('IMAGE_CLOSED', 'the image pipeline is closed');
+      const spec = this.resolve(req);
+      if (!/^[0-9a-f]{64}$/.test(contentHash)) {
+        throw new ImageError(
+          'IMAGE_BAD_REQUEST',
+          'content_hash must be the sha256 of image_data as 64 lowercase hex digits',
+        );
+      }
+      const r = await this.exactVariant(contentHash, spec);
+      if (r) this.count(r, 0);
+      return r;
+    } catch (e) {
+      const err =
+        e instanceof ImageError
+          ? e
+          : new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, {
+              cause: e,
+            });
+      this.observer.error?.(err.code);
+      throw err;
+    }
+  }
+
   private async run(
     input: Uint8Array,
     format: InputFormat,
@@ -415,21 +465,8 @@ export class ImagePipeline {
     spec: Resolved,
   ): Promise<ImageResult> {
     // Exact fast path: these bytes were seen before and this variant exists → no decoding at all.
-    const known = this.store.byContentHash(contentHash);
-    if (known) {
-      known.busy += 1;
-      try {
-        const v = known.variants.get(spec.key);
-        // Skip the fast path when the variant came from a smaller copy than the best one seen (it gets upgraded).
-        const best = Math.min(spec.maxDimension, known.maxSide);
-        if (v && Math.max(v.width, v.height) >= 0.95 * best && (await this.store.verify(known, spec.key))) {
-          this.store.touch(known);
-          return this.result(known, v, 'exact', contentHash);
-        }
-      } finally {
-        known.busy -= 1;
-      }
-    }
+    const exact = await this.exactVariant(contentHash, spec);
+    if (exact) return exact;
     // The time budget covers the header probe, queueing and pixel work. On timeout the caller gets IMAGE_TIMEOUT
     // at once; a queued request leaves the queue, a running one keeps its slot until libvips stops (sharp's own
     // timeout), so timed-out work cannot pile up.

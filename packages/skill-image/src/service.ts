@@ -20,7 +20,23 @@ import sharp from 'sharp';
 import { imageConfigSchema, pipelineOptionsFromConfig, type ImageSkillConfig } from './config.js';
 import { IMAGE_ERROR_STATUS } from './errors.js';
 import { createImageMetrics } from './metrics.js';
-import { ImagePipeline, type CacheStats, type PipelineOptions } from './pipeline.js';
+import { ImagePipeline, type CacheStats, type ImageResult, type PipelineOptions } from './pipeline.js';
+
+/** Reply to a hash-first request whose bytes the cache does not hold: the client sends image_data next. */
+function needsUpload(contentHash: string): ImageReply {
+  return {
+    webpPath: '',
+    perceptualHash: '',
+    ramMb: rssMb(),
+    cache: '',
+    width: 0,
+    height: 0,
+    format: '',
+    bytes: '0',
+    contentHash,
+    needsUpload: true,
+  };
+}
 
 /**
  * The Skill methods this service implements (the runtime answers UNIMPLEMENTED for the others). Failures are passed
@@ -30,23 +46,32 @@ export function imageSkillImplementation(pipeline: ImagePipeline, _logger?: Logg
   return {
     preprocessImage(call: ServerUnaryCall<ImageReq, ImageReply>, callback: sendUnaryData<ImageReply>) {
       const req = call.request;
-      pipeline
-        .process(req.imageData, { format: req.format, quality: req.quality, maxDimension: req.maxDimension })
-        .then(
-          (r) =>
-            callback(null, {
-              webpPath: r.path,
-              perceptualHash: r.perceptualHash,
-              ramMb: rssMb(),
-              cache: r.cache,
-              width: r.width,
-              height: r.height,
-              format: r.format,
-              bytes: String(r.bytes),
-              contentHash: r.contentHash,
-            }),
-          (e: unknown) => callback(e as Error, null),
-        );
+      const options = { format: req.format, quality: req.quality, maxDimension: req.maxDimension };
+      // Hash-first: no bytes, only their sha256 → answer from the cache, or ask for the upload.
+      const work: Promise<ImageResult | undefined> =
+        req.imageData.length === 0 && req.contentHash
+          ? pipeline.lookup(req.contentHash, options)
+          : pipeline.process(req.imageData, options);
+      work.then(
+        (r) =>
+          callback(
+            null,
+            r === undefined
+              ? needsUpload(req.contentHash ?? '')
+              : {
+                  webpPath: r.path,
+                  perceptualHash: r.perceptualHash,
+                  ramMb: rssMb(),
+                  cache: r.cache,
+                  width: r.width,
+                  height: r.height,
+                  format: r.format,
+                  bytes: String(r.bytes),
+                  contentHash: r.contentHash,
+                },
+          ),
+        (e: unknown) => callback(e as Error, null),
+      );
     },
     imageCacheStats(
       _call: ServerUnaryCall<CacheStatsReq, CacheStatsReply>,

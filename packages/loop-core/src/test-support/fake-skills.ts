@@ -68,6 +68,10 @@ export async function startFakeSkill(opts: {
       } else reply();
     },
     preprocessImage(call, cb) {
+      // Hash-first request: this fake caches nothing, so it asks for the bytes (like a cold image skill).
+      if (call.request.imageData.length === 0 && call.request.contentHash) {
+        return cb(null, ImageReply.create({ needsUpload: true, contentHash: call.request.contentHash }));
+      }
       const s = opts.image?.(call.request.imageData) ?? {};
       if (s.error) return cb(rpcStatus(s.error.code, s.error.message));
       cb(

@@ -191,6 +191,14 @@ export interface ImageReq {
      * @generated from protobuf field: int32 max_dimension = 4
      */
     maxDimension: number; // longest side of the output in pixels; 0 = the service default
+    /**
+     * sha256 of the image bytes (64 lowercase hex digits). Hash-first: with image_data empty the service answers from
+     * its cache without the bytes (cache = "exact"), or sets needs_upload when it does not have them; the client then
+     * sends image_data. With image_data set it is ignored (the service hashes the bytes itself).
+     *
+     * @generated from protobuf field: optional string content_hash = 5
+     */
+    contentHash?: string;
 }
 /**
  * @generated from protobuf message skills.ImageReply
@@ -234,6 +242,10 @@ export interface ImageReply {
      * @generated from protobuf field: string content_hash = 9
      */
     contentHash: string; // sha256 of the input bytes
+    /**
+     * @generated from protobuf field: optional bool needs_upload = 10
+     */
+    needsUpload?: boolean; // hash-first request (image_data empty) not in the cache: send image_data; other fields unset
 }
 /**
  * @generated from protobuf message skills.CacheStatsReq
@@ -756,7 +768,8 @@ class ImageReq$Type extends MessageType<ImageReq> {
             { no: 1, name: "image_data", kind: "scalar", T: 12 /*ScalarType.BYTES*/ },
             { no: 2, name: "format", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 3, name: "quality", kind: "scalar", T: 5 /*ScalarType.INT32*/ },
-            { no: 4, name: "max_dimension", kind: "scalar", T: 5 /*ScalarType.INT32*/ }
+            { no: 4, name: "max_dimension", kind: "scalar", T: 5 /*ScalarType.INT32*/ },
+            { no: 5, name: "content_hash", kind: "scalar", opt: true, T: 9 /*ScalarType.STRING*/ }
         ]);
     }
     create(value?: PartialMessage<ImageReq>): ImageReq {
@@ -786,6 +799,9 @@ class ImageReq$Type extends MessageType<ImageReq> {
                 case /* int32 max_dimension */ 4:
                     message.maxDimension = reader.int32();
                     break;
+                case /* optional string content_hash */ 5:
+                    message.contentHash = reader.string();
+                    break;
                 default:
                     let u = options.readUnknownField;
                     if (u === "throw")
@@ -810,6 +826,9 @@ class ImageReq$Type extends MessageType<ImageReq> {
         /* int32 max_dimension = 4; */
         if (message.maxDimension !== 0)
             writer.tag(4, WireType.Varint).int32(message.maxDimension);
+        /* optional string content_hash = 5; */
+        if (message.contentHash !== undefined)
+            writer.tag(5, WireType.LengthDelimited).string(message.contentHash);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);
@@ -832,7 +851,8 @@ class ImageReply$Type extends MessageType<ImageReply> {
             { no: 6, name: "height", kind: "scalar", T: 5 /*ScalarType.INT32*/ },
             { no: 7, name: "format", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
             { no: 8, name: "bytes", kind: "scalar", T: 3 /*ScalarType.INT64*/ },
-            { no: 9, name: "content_hash", kind: "scalar", T: 9 /*ScalarType.STRING*/ }
+            { no: 9, name: "content_hash", kind: "scalar", T: 9 /*ScalarType.STRING*/ },
+            { no: 10, name: "needs_upload", kind: "scalar", opt: true, T: 8 /*ScalarType.BOOL*/ }
         ]);
     }
     create(value?: PartialMessage<ImageReply>): ImageReply {
@@ -882,6 +902,9 @@ class ImageReply$Type extends MessageType<ImageReply> {
                 case /* string content_hash */ 9:
                     message.contentHash = reader.string();
                     break;
+                case /* optional bool needs_upload */ 10:
+                    message.needsUpload = reader.bool();
+                    break;
                 default:
                     let u = options.readUnknownField;
                     if (u === "throw")
@@ -921,6 +944,9 @@ class ImageReply$Type extends MessageType<ImageReply> {
         /* string content_hash = 9; */
         if (message.contentHash !== "")
             writer.tag(9, WireType.LengthDelimited).string(message.contentHash);
+        /* optional bool needs_upload = 10; */
+        if (message.needsUpload !== undefined)
+            writer.tag(10, WireType.Varint).bool(message.needsUpload);
         let u = options.writeUnknownFields;
         if (u !== false)
             (u == true ? UnknownFieldHandler.onWrite : u)(this.typeName, message, writer);

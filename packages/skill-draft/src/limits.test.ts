@@ -68,6 +68,30 @@ describe('draft prompt size bounds (tiny model, CONTEXT_SIZE 4096)', () => {
   });
 });
 
+describe('draft request values found by fuzzing', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => s?.close());
+
+  it('a denormal temperature (1/T overflows: NaN log-probabilities) is refused; 0 and 0.001 are served', async () => {
+    const e = await rpcFailure(
+      s.conn.skill.generate(genReq({ prompt: 'hi', maxTokens: 2, temperature: 1.4e-45, logprobs: true }))
+        .response,
+      'INVALID_ARGUMENT',
+    );
+    expect(e.message).toMatch(/temperature must be 0 \(greedy\) or between 0\.001 and 5/);
+    for (const temperature of [0, 0.001]) {
+      const { response } = await s.conn.skill.generate(
+        genReq({ prompt: 'hi', maxTokens: 4, temperature, logprobs: true, seed: 3 }),
+      );
+      expect(Number.isFinite(response.meanLogprob)).toBe(true);
+      expect(Number.isFinite(response.minLogprob)).toBe(true);
+    }
+  });
+});
+
 describe('draft message limit (default 8 MiB: a text skill does not take image-sized messages)', () => {
   let s: TestServer;
   beforeAll(async () => {

@@ -47,6 +47,8 @@ export function paramsOf(req: GenReq): GenerateParams {
   };
 }
 
+const finiteOr0 = (x: number | undefined): number => (x !== undefined && Number.isFinite(x) ? x : 0);
+
 export function replyOf(r: GenerateResult, text = r.text): GenReply {
   return {
     text,
@@ -57,8 +59,9 @@ export function replyOf(r: GenerateResult, text = r.text): GenReply {
     decodeTokensPerSecond: r.decodeTokensPerSecond,
     promptTokensEvaluated: r.promptTokensEvaluated,
     promptTokensReused: r.promptTokensReused,
-    meanLogprob: r.meanLogprob ?? 0,
-    minLogprob: r.minLogprob ?? 0,
+    // Never NaN/∞ on the wire (protobuf-ts clients reject such a message): 0 = not available.
+    meanLogprob: finiteOr0(r.meanLogprob),
+    minLogprob: finiteOr0(r.minLogprob),
     adapter: r.adapter,
     model: r.model,
   };

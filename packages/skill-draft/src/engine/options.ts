@@ -91,6 +91,8 @@ export const REQUEST_LIMITS = {
   maxStopLength: 256,
   maxGrammarLength: 65_536,
   maxTemperature: 5,
+  /** Smallest non-zero temperature: below it 1/T overflows the sampler's logits (NaN probabilities). 0 = greedy. */
+  minTemperature: 0.001,
 } as const;
 
 /** Checks a request against the limits; throws DRAFT_BAD_REQUEST naming the field and the allowed range. */
@@ -103,8 +105,15 @@ export function validateRequest(params: GenerateParams, maxTokensLimit: number):
     bad(`max_tokens must be between 1 and ${maxTokensLimit}, got ${params.maxTokens}`);
   }
   const t = params.temperature ?? 0;
-  if (!Number.isFinite(t) || t < 0 || t > REQUEST_LIMITS.maxTemperature) {
-    bad(`temperature must be between 0 and ${REQUEST_LIMITS.maxTemperature}, got ${t}`);
+  if (
+    !Number.isFinite(t) ||
+    t < 0 ||
+    t > REQUEST_LIMITS.maxTemperature ||
+    (t > 0 && t < REQUEST_LIMITS.minTemperature)
+  ) {
+    bad(
+      `temperature must be 0 (greedy) or between ${REQUEST_LIMITS.minTemperature} and ${REQUEST_LIMITS.maxTemperature}, got ${t}`,
+    );
   }
   const stops = params.stop ?? [];
   if (stops.length > REQUEST_LIMITS.maxStops)

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SkillKitError } from '../../errors.js';
 import { skillGenerator } from './generator.js';
+import { CHART_VALUES } from './chart.js';
 import { COMPOSE_FILE, COMPOSE_TEMPLATE, REGISTRY_DIR } from './registry.js';
 
 const workspace = fileURLToPath(new URL('../../../../../', import.meta.url));
@@ -17,6 +18,7 @@ function seed(tree: Tree): void {
     tree.write(`${REGISTRY_DIR}/${f}`, readFileSync(join(registryDir(), f)));
   tree.write(COMPOSE_TEMPLATE, readFileSync(join(workspace, COMPOSE_TEMPLATE)));
   tree.write('tsconfig.json', JSON.stringify({ files: [], references: [{ path: './packages/proto' }] }));
+  tree.write(CHART_VALUES, readFileSync(join(workspace, CHART_VALUES)));
 }
 
 const json = (tree: Tree, path: string) =>
@@ -64,6 +66,11 @@ describe('nx g @sarai/skill-kit:skill', () => {
     expect(compose).toContain('  skill-word-count:\n    <<: *hardening\n');
     expect(compose).toContain('  skill-draft:\n');
     expect(json(tree, 'tsconfig.json')['references']).toContainEqual({ path: './packages/skill-word-count' });
+    const values = tree.read(CHART_VALUES, 'utf-8') as string;
+    expect(values).toMatch(
+      /^ {2}word-count:\n {4}image:\n {6}repository: sarai\/skill-word-count\n[\s\S]*?healthService: skills\.Skill\n/m,
+    );
+    expect(values.indexOf('  word-count:')).toBeLessThan(values.indexOf('\nhost:'));
   });
 
   it('kind service: its own versioned contract package with generated code, and a skill serving it', async () => {

@@ -2,6 +2,7 @@ import { formatFiles, generateFiles, type GeneratorCallback, type Tree } from '@
 import type { SkillEntryInput } from '@sarai/skill-registry';
 import { fileURLToPath } from 'node:url';
 import { SkillKitError } from '../../errors.js';
+import { addChartSkill, CHART_VALUES } from './chart.js';
 import { generateContractCode } from './codegen.js';
 import { skillNames } from './names.js';
 import { nextPublishPort, regenerateCompose, REGISTRY_DIR, treeEntries, writeEntry } from './registry.js';
@@ -117,6 +118,14 @@ export async function skillGenerator(tree: Tree, options: SkillGeneratorOptions)
   };
   writeEntry(tree, entry);
   const compose = regenerateCompose(tree);
+  const chart = addChartSkill(tree, {
+    name: n.name,
+    image: `sarai/skill-${n.name}`,
+    healthService: serviceFqn,
+    cpus: RESOURCES.cpus,
+    memoryMiB: vars.memoryMiB,
+    tmpfsMiB: 64,
+  });
   addRootReferences(tree, [...(isService ? [`./${contractRoot}`] : []), `./${skillRoot}`]);
   if (!options.skipFormat) await formatFiles(tree);
 
@@ -125,7 +134,8 @@ export async function skillGenerator(tree: Tree, options: SkillGeneratorOptions)
     console.log(
       [
         `skill "${n.name}" (${kind}) created: ${skillRoot}${isService ? `, ${contractRoot}` : ''}, ${REGISTRY_DIR}/${n.name}.json` +
-          (compose ? ', apps/deploy/docker-compose.yml (service skill-' + n.name + ')' : ''),
+          (compose ? ', apps/deploy/docker-compose.yml (service skill-' + n.name + ')' : '') +
+          (chart ? `, ${CHART_VALUES} (skills.${n.name})` : ''),
         'next:',
         '  flock /tmp/sarai-npm.lock npm install --no-audit --no-fund   # links the new workspace package(s)',
         `  npx nx run-many -t build typecheck lint test -p ${pkgs.join(' ')}   # test builds the hardened image`,

@@ -73,6 +73,7 @@ describe('nx g @sarai/skill-kit:skill in a scratch copy of the workspace', () =>
           `packages/skill-registry/skills/${GEN}.json`,
           `packages/skill-registry/skills/${SVC}.json`,
           'apps/deploy/docker-compose.yml',
+          'apps/chart/sarai/values.yaml',
           'tsconfig.json',
         ].includes(p),
     );
@@ -99,9 +100,16 @@ describe('nx g @sarai/skill-kit:skill in a scratch copy of the workspace', () =>
     expect(affected.filter((p) => !NEW_PROJECTS.includes(p) && !dependents.has(p))).toEqual([]);
   });
 
-  it('is in sync (TS references), the compose file matches the registry, the contract passes the proto pipeline', () => {
+  it('is in sync (TS references), compose and chart follow the registry, the contract passes the proto pipeline', () => {
     timed('nx sync:check', () => nx(['sync:check']));
     ws.run(process.execPath, ['apps/deploy/scripts/compose.mjs', '--check']);
+    // the chart's values follow the registry (image, limits, readiness service) for the new skills too
+    ws.run(join(ws.root, 'node_modules/.bin/vitest'), [
+      'run',
+      '-c',
+      'apps/chart/vitest.config.ts',
+      'coverage.test',
+    ]);
     timed('contract pipeline', () =>
       nx([
         'run-many',

@@ -2,6 +2,8 @@
 // against a baseline measured in the same run: raw Ed25519 with node:crypto over the same bytes.
 // Run: nx run @sarai/signer:bench   (BENCH_SECONDS per measurement, default 1; 3 interleaved rounds, median)
 import { generateKeyPairSync, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { runBench, type BenchContext } from '@sarai/formats';
+import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { PromptSigner, generateSigningKeyPair, splitSignedPrompt, verifyPrompt } from '../src/index.js';
 
@@ -53,7 +55,8 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-async function main(): Promise<void> {
+async function main(ctx: BenchContext): Promise<{ text: string }> {
+  const out: string[] = [];
   const text = reflectionPrompt();
   const bytes = Buffer.from(text, 'utf8');
 
@@ -120,18 +123,21 @@ async function main(): Promise<void> {
 
   const baseline = { sign: rows[0]?.ops ?? NaN, verify: rows[1]?.ops ?? NaN }; // the first two rows
   const nameWidth = Math.max(...rows.map((r) => r.name.length));
-  console.log(
+  out.push(
     `prompt: ${bytes.length} bytes; signed envelope: ${Buffer.byteLength(signed)} bytes; node ${process.version}; ` +
       `openpgp ${openpgp.config.versionString}; ${SECONDS}s x ${ROUNDS} interleaved rounds, median`,
   );
-  console.log(`${'operation'.padEnd(nameWidth)} | ${'ops/s'.padStart(9)} | vs baseline`);
-  console.log(`${'-'.repeat(nameWidth)}-|-${'-'.repeat(9)}-|------------`);
+  out.push(`${'operation'.padEnd(nameWidth)} | ${'ops/s'.padStart(9)} | vs baseline`);
+  out.push(`${'-'.repeat(nameWidth)}-|-${'-'.repeat(9)}-|------------`);
   for (const row of rows) {
     const ratio = row.ops / baseline[row.kind];
-    console.log(
+    out.push(
       `${row.name.padEnd(nameWidth)} | ${row.ops.toFixed(0).padStart(9)} | ${ratio.toFixed(3)}x ${row.kind}`,
     );
+    ctx.results[row.name] = { opsPerSecond: row.ops, ratio, baseline: row.kind };
   }
+  out.push(`load average: ${ctx.loadavg()}`);
+  return { text: out.join('\n') };
 }
 
-await main();
+void runBench({ packageDir: join(import.meta.dirname, '..', '..', '..') }, main);

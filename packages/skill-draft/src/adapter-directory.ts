@@ -13,7 +13,8 @@ import {
   sha256Text,
 } from '@sarai/formats';
 import type { Logger } from 'pino';
-import { verifyAdapter, type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
+import { type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
+import { verifyAdapterOffThread } from './adapter-verify-pool.js';
 import type { AdapterSwap, DraftEngine } from './engine.js';
 import { DraftError } from './errors.js';
 
@@ -238,7 +239,7 @@ export class AdapterDirectory {
       this.recordRejection(file, 'name-conflict', `an ADAPTERS variant is already named "${name}"`);
       return false;
     }
-    const verdict = await verifyAdapter({ adapterPath: path, trusted, base: this.o.base });
+    const verdict = await verifyAdapterOffThread({ adapterPath: path, trusted, base: this.o.base });
     if (!verdict.ok) {
       this.recordRejection(file, verdict.reason, verdict.message);
       return false;

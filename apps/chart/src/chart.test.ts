@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { CHART_DIR, helm } from './helm.js';
 import { objectId, renderChart, type K8sObject } from './render.js';
 
@@ -8,6 +11,16 @@ const find = (objs: K8sObject[], kind: string, name: string) => {
   if (!o) throw new Error(`${kind}/${name} not rendered; got ${objs.map(objectId).join(', ')}`);
   return o as K8sObject & { spec: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 };
+
+interface ImageValues {
+  image: { repository: string; tag: string };
+}
+const values = parse(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as {
+  skills: Record<string, ImageValues>;
+  host: ImageValues;
+  trainer: ImageValues;
+};
+const skillNames = Object.keys(values.skills).sort();
 
 describe('the sarai Helm chart', () => {
   it('passes helm lint --strict', async () => {
@@ -21,9 +34,10 @@ describe('the sarai Helm chart', () => {
       byKind(objs, 'Deployment')
         .map((o) => o.metadata.name)
         .sort(),
-    ).toEqual(['rel-host', 'rel-skill-draft', 'rel-skill-image', 'rel-skill-sandbox']);
+    ).toEqual(['rel-host', ...skillNames.map((n) => `rel-skill-${n}`)]);
+    expect(skillNames).toEqual(expect.arrayContaining(['draft', 'image', 'sandbox']));
     // A headless Service per skill (clients balance over the pod IPs), a PDB per Deployment.
-    for (const skill of ['draft', 'image', 'sandbox']) {
+    for (const skill of skillNames) {
       const svc = find(objs, 'Service', `rel-skill-${skill}`);
       expect(svc.spec['clusterIP']).toBe('None');
       expect(svc.spec['ports'][0]).toMatchObject({ name: 'grpc', port: 50051 });
@@ -84,13 +98,17 @@ describe('the sarai Helm chart', () => {
       const pod = o.kind === 'CronJob' ? spec?.['jobTemplate'].spec.template.spec : spec?.['template']?.spec;
       return ((pod?.containers ?? []) as Array<{ image: string }>).map((c) => c.image);
     });
-    expect(images.sort()).toEqual([
-      'registry.example.com:5000/sarai/cli:0.1.0',
-      'registry.example.com:5000/sarai/lora-trainer:0.1.0',
-      'registry.example.com:5000/sarai/skill-draft:0.1.0',
-      `registry.example.com:5000/sarai/skill-image@${digest}`,
-      'registry.example.com:5000/sarai/skill-sandbox:0.1.0',
-    ]);
+    // Expected from values.yaml: every skill, the host and the trainer, each behind the prefix.
+    const expected = [
+      ...Object.entries(values.skills).map(([name, s]) =>
+        name === 'image' ? `${s.image.repository}@${digest}` : `${s.image.repository}:${s.image.tag}`,
+      ),
+      `${values.host.image.repository}:${values.host.image.tag}`,
+      `${values.trainer.image.repository}:${values.trainer.image.tag}`,
+    ].map((ref) => `registry.example.com:5000/${ref}`);
+    expect(images.sort()).toEqual(expected.sort());
+    expect(images).toContain(`registry.example.com:5000/sarai/skill-image@${digest}`);
+    expect(images).toContain('registry.example.com:5000/sarai/cli:0.1.0');
   });
 
   it('uses an existing Secret for keys instead of rendering one', async () => {

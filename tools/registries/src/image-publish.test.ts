@@ -13,6 +13,7 @@ let dir: string;
 let registry: ImageRegistry;
 const created: string[] = [];
 let pushedByDigest = '';
+let pushedDigest = '';
 const timings: Record<string, number> = {};
 
 describe('internal image publishing: docker-registry started locally, tag by package version, pull by digest', () => {
@@ -53,6 +54,7 @@ describe('internal image publishing: docker-registry started locally, tag by pac
     timings['pull by digest'] = Math.round(performance.now() - t0);
     created.push(pushed.byDigest);
     pushedByDigest = pushed.byDigest;
+    pushedDigest = pushed.digest;
     const { stdout: pulledId } = await run('docker', [
       'image',
       'inspect',
@@ -106,13 +108,20 @@ describe('internal image publishing: docker-registry started locally, tag by pac
     expect(await registry.tags('ci/sarai/skill-image')).toEqual([line.version]);
   });
 
-  it('the compose deployment pulls the pushed image by digest through its image variable', async () => {
+  it('the compose deployment takes every image from the registry (SARAI_IMAGE_PREFIX) and pulls by digest', async () => {
     const { WORKSPACE_ROOT } = await import('./affected.js');
     expect(pushedByDigest).not.toBe('');
     const compose = ['-f', join(WORKSPACE_ROOT, 'apps', 'deploy', 'docker-compose.yml')];
-    const env = { ...process.env, SARAI_SKILL_IMAGE_IMAGE: pushedByDigest };
+    const env = {
+      ...process.env,
+      SARAI_IMAGE_PREFIX: `${registry.host}/`,
+      SARAI_SKILL_IMAGE_IMAGE: `sarai/skill-image@${pushedDigest}`,
+    };
     const { stdout } = await run('docker-compose', [...compose, 'config'], { env });
-    expect(stdout).toContain(`image: ${pushedByDigest}`);
+    const images = [...stdout.matchAll(/^\s+image: (\S+)$/gm)].map((m) => m[1] as string);
+    expect(images.length).toBeGreaterThan(2);
+    for (const image of images) expect(image.startsWith(`${registry.host}/`), image).toBe(true);
+    expect(images).toContain(pushedByDigest);
     await run('docker-compose', [...compose, 'pull', 'skill-image'], { env, timeoutMs: 120_000 });
   });
 

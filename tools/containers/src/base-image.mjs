@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import {
   chmod,
   copyFile,
@@ -200,6 +200,40 @@ function rootfsPathOf(hostPath) {
 }
 
 /**
+ * Shared libraries the base image carries although no installed addon links them: what the images' local builds
+ * (staged by `sarai.image.overlays`, e.g. skill-draft's OpenMP llama.cpp) need beyond the npm binaries.
+ */
+export const EXTRA_LIBRARIES = Object.freeze(['libgomp.so.1']);
+
+/** The host's os-release text (the distro the base image's libraries are copied from), or '' when absent. */
+export function hostOsRelease() {
+  for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      /* next */
+    }
+  }
+  return '';
+}
+
+/** Host paths of {@link EXTRA_LIBRARIES} (Debian multiarch dirs). */
+export function extraLibraries() {
+  return EXTRA_LIBRARIES.map((name) => {
+    const found = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib']
+      .map((d) => join(d, name))
+      .find((p) => existsSync(p));
+    if (!found) {
+      throw new ContainersError(
+        'CONTAINERS_LIB_NOT_FOUND',
+        `${name} is not installed on this host (Debian: apt-get install -y libgomp1); the base image must carry it`,
+      );
+    }
+    return found;
+  });
+}
+
+/**
  * Computes the inputs of the base image; cheap (no docker, no rootfs).
  * @param {{ workspaceRoot?: string, cacheDir?: string }} [options]
  */
@@ -207,9 +241,19 @@ export async function baseImageInputs(options = {}) {
   const workspaceRoot = options.workspaceRoot ?? defaultWorkspaceRoot();
   const nodeBinary = await fetchNodeBinary(options.cacheDir ?? defaultCacheDir());
   const addons = await nativeAddonFiles(workspaceRoot);
-  const libraries = await systemLibraries([nodeBinary, ...addons]);
+  const libraries = [
+    ...new Set([...(await systemLibraries([nodeBinary, ...addons])), ...extraLibraries()]),
+  ].sort();
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ node: NODE_DIST, changes: BASE_IMAGE_CHANGES, passwd: PASSWD, group: GROUP }));
+  hash.update(
+    JSON.stringify({
+      node: NODE_DIST,
+      changes: BASE_IMAGE_CHANGES,
+      passwd: PASSWD,
+      group: GROUP,
+      osRelease: hostOsRelease(),
+    }),
+  );
   hash.update(await readFile(fileURLToPath(import.meta.url)));
   for (const lib of libraries) hash.update(`${lib}\0${await hashFile(await realpath(lib))}\0`);
   return { nodeBinary, addons, libraries, inputsHash: hash.digest('hex').slice(0, 32) };
@@ -249,6 +293,10 @@ export async function assembleRootfs(inputs, workDir) {
   }
   await writeFile(join(root, 'etc/passwd'), PASSWD, { mode: 0o644 });
   await writeFile(join(root, 'etc/group'), GROUP, { mode: 0o644 });
+  // The distro the libraries come from (node-llama-cpp compares it with a local build's metadata: when they match
+  // it loads the build without first testing it in a child process, which costs start-up time).
+  const osRelease = hostOsRelease();
+  if (osRelease) await writeFile(join(root, 'etc/os-release'), osRelease, { mode: 0o644 });
   await chmod(join(root, 'tmp'), 0o1777);
   await chmod(join(root, 'app'), 0o755);
 

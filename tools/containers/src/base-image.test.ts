@@ -108,7 +108,7 @@ describe('sarai/base:node24', () => {
       .sort();
     expect(fsView.libs).toEqual(expectedLibs);
     expect(expectedLibs).toEqual(
-      expect.arrayContaining(['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1']),
+      expect.arrayContaining(['libc.so.6', 'libstdc++.so.6', 'libm.so.6', 'libgcc_s.so.1', 'libgomp.so.1']),
     );
     expect(fsView.lib64).toEqual(['ld-linux-x86-64.so.2']);
     expect(fsView.bins).toEqual(['node']);

@@ -56,10 +56,13 @@ const JUNK_DIRS = new Set([
 /**
  * @typedef {{ name: string, version: string, source: string, dest: string, workspace: boolean }} StagedPackage
  * @typedef {{ name: string, from: string, reason: string }} ExcludedPackage
- * @typedef {{ tag?: string, extraFiles?: string[] }} ImageConfig
+ * @typedef {{ from: string, to: string }} ImageOverlay a directory of the package (`from`, e.g. a local build
+ *   git ignores) copied into `app/<to>` after the dependency closure is staged; skipped when `from` is absent
+ * @typedef {{ tag?: string, extraFiles?: string[], overlays?: ImageOverlay[] }} ImageConfig
  * @typedef {{
  *   name: string, version: string, packageDir: string, workspaceRoot: string, dockerfile: string,
- *   tag: string, extraFiles: string[], packages: StagedPackage[], excluded: ExcludedPackage[]
+ *   tag: string, extraFiles: string[], overlays: ImageOverlay[], packages: StagedPackage[],
+ *   excluded: ExcludedPackage[]
  * }} ContextPlan
  * @typedef {{ name?: string, version?: string, main?: unknown, exports?: unknown, bin?: unknown, files?: string[],
  *   os?: string[], cpu?: string[], libc?: string[],
@@ -261,6 +264,16 @@ export async function planContext(options) {
       );
     }
   }
+  const overlays = image.overlays ?? [];
+  for (const o of overlays) {
+    const rel = join('app', o.to ?? '');
+    if (!o.from || !o.to || !isInside(packageDir, join(packageDir, o.from)) || !isInside('app', rel)) {
+      throw new ContainersError(
+        'CONTAINERS_BAD_ARGS',
+        `sarai.image.overlays entry ${JSON.stringify(o)} of ${name} needs "from" inside the package and "to" inside app/`,
+      );
+    }
+  }
   const shortName = name.replace(/^@[^/]+\//, '');
   return {
     name,
@@ -270,6 +283,7 @@ export async function planContext(options) {
     dockerfile,
     tag: image.tag ?? `sarai/${shortName}:${main.version ?? 'latest'}`,
     extraFiles,
+    overlays,
     packages: [...staged.values()].sort((a, b) => a.dest.localeCompare(b.dest)),
     excluded,
   };
@@ -334,7 +348,8 @@ async function measure(dir) {
 
 /**
  * Stages a Docker build context: `<ctx>/app/` = the package's package.json + `files`/dist + sarai.image.extraFiles,
- * `<ctx>/app/node_modules/` = only its production dependency closure (see planContext).
+ * `<ctx>/app/node_modules/` = only its production dependency closure (see planContext), then
+ * sarai.image.overlays (present ones only) copied over it.
  * @param {{ packageName?: string, packageDir?: string, workspaceRoot?: string, contextDir?: string }} options
  * @returns {Promise<{ contextDir: string, plan: ContextPlan, files: number, bytes: number }>}
  */
@@ -349,6 +364,10 @@ export async function stageContext(options) {
     const pkg = await readPackageJson(entry.source);
     if (entry.workspace) await copyBuiltPackage(entry.source, dest, pkg, []);
     else await copyThirdParty(entry, dest, pkg);
+  }
+  for (const o of plan.overlays) {
+    const from = join(plan.packageDir, o.from);
+    if (existsSync(from)) await cp(from, join(contextDir, 'app', o.to), { recursive: true });
   }
   return { contextDir, plan, ...(await measure(join(contextDir, 'app'))) };
 }

@@ -141,6 +141,6 @@ describe('a large log', () => {
     );
     const log = await readInteractionLog(path);
     expect(log.records).toHaveLength(20_000);
-    expect(log.malformedLines).toEqual([{ line: 20_001, reason: 'line longer than 4194304 characters' }]);
+    expect(log.malformedLines).toEqual([{ line: 20_001, reason: 'line longer than 4194304 bytes' }]);
   });
 });

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { ZodError } from 'zod';
 import {
   InteractionOutcomeSchema,
@@ -7,6 +6,7 @@ import {
   sha256Text as sha256,
   type InteractionOutcome,
 } from '@sarai/formats';
+import { boundedLines } from './bounded-lines.js';
 import { TrainerError } from './errors.js';
 
 /** A line that could not be used; `reason` never contains the line's content. */
@@ -54,6 +54,14 @@ class LogAccumulator {
     }
   }
 
+  /** A line longer than {@link MAX_LINE_CHARS} bytes, skipped unread. */
+  addTooLong(line: number): void {
+    this.lines++;
+    this.malformed++;
+    if (this.malformedLines.length < MAX_REPORTED_MALFORMED)
+      this.malformedLines.push({ line, reason: `line longer than ${MAX_LINE_CHARS} bytes` });
+  }
+
   private reasonOrRecord(text: string): string | InteractionOutcome {
     if (text.length > MAX_LINE_CHARS) return `line longer than ${MAX_LINE_CHARS} characters`;
     let json: unknown;
@@ -89,11 +97,15 @@ export function parseInteractionLog(text: string): ParsedInteractionLog {
  */
 export async function readInteractionLog(path: string): Promise<ParsedInteractionLog> {
   const acc = new LogAccumulator();
-  const stream = createReadStream(path, { encoding: 'utf8' });
+  const stream = createReadStream(path);
   try {
-    const lines = createInterface({ input: stream, crlfDelay: Infinity });
     let n = 0;
-    for await (const line of lines) acc.add(line, ++n);
+    // A line over the bound is skipped without being held in memory (a hostile or runaway log line).
+    for await (const line of boundedLines(stream, MAX_LINE_CHARS)) {
+      n++;
+      if ('text' in line) acc.add(line.text, n);
+      else acc.addTooLong(n);
+    }
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return acc.result();
     throw new TrainerError(

@@ -191,6 +191,21 @@ async function llamaBench(bin: string | undefined, model: string, n: number): Pr
   return rows.find((r) => r.n_gen === n)?.avg_ts ?? NaN;
 }
 
+/**
+ * llama.cpp's own ceiling for batching k streams on this machine: one llama_decode of k tokens (llama-bench pp<k>,
+ * tokens/s) is what k concurrent sequences decoding one token each cost at best; ÷ tg = the most k streams can gain.
+ */
+async function llamaBenchBatch(bin: string | undefined, model: string, k: number): Promise<number> {
+  if (!bin) return NaN;
+  const { stdout } = await run(
+    bin,
+    ['-m', model, '-t', String(THREADS), '-p', String(k), '-n', '0', '-r', '5', '-o', 'json'],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const rows = JSON.parse(stdout) as Array<{ avg_ts: number; n_prompt: number; n_gen: number }>;
+  return rows.find((r) => r.n_prompt === k && r.n_gen === 0)?.avg_ts ?? NaN;
+}
+
 // ---------- sections ----------
 
 async function concurrency(s: Service, streams: number): Promise<number> {
@@ -432,6 +447,9 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         `${f2(un / base)} (stream ${f2(st / base)})`,
       ]);
     }
+    // llama.cpp's batching ceiling, measured next to the streams (same load): pp4 ÷ tg.
+    const pp4 = await llamaBenchBatch(bench, file, 4).catch(() => NaN);
+    const ceiling = pp4 / median(lb);
     for (const f of flavours) {
       (inproc[f] as InProc).close();
       const agg: number[] = [];
@@ -441,9 +459,11 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         streams2: agg[1] as number,
         streams4: agg[2] as number,
         ratio4to1: (agg[2] as number) / (agg[0] as number),
+        llamaBenchPp4: pp4,
+        llamaCeiling4to1: ceiling,
       };
       concurrencyRows.push(
-        `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} |`,
+        `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} | ${f1(pp4)} (${f2(ceiling)}) |`,
       );
       await (services[f] as Service).close();
     }
@@ -455,8 +475,8 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     '',
   );
   lines.push(
-    '| file | binaries | 1 stream tok/s | 2 streams | 4 streams | 4 ÷ 1 |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
+    '| file | binaries | 1 stream tok/s | 2 streams | 4 streams | 4 ÷ 1 | llama-bench pp4 tok/s (÷ tg: llama.cpp ceiling for 4 ÷ 1) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
   );
   lines.push(...concurrencyRows);
 

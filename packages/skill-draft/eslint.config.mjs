@@ -1,3 +1,4 @@
 import baseConfig from '../../eslint.config.mjs';
 
-export default [...baseConfig];
+// llama-openmp/: the OpenMP build staged for the image (scripts/openmp-binaries.mjs --stage), git-ignored.
+export default [{ ignores: ['llama-openmp/**'] }, ...baseConfig];

@@ -183,6 +183,7 @@ export class DraftEngine {
         'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',
       );
     }
+    const t0 = performance.now();
     const nlc = await loadBindings(binaries, opts.openmpModule);
     let llama: Llama;
     try {
@@ -215,6 +216,7 @@ export class DraftEngine {
         { cause: e },
       );
     }
+    const t1 = performance.now();
     let model: LlamaModel;
     try {
       model = await loadModelFile(llama, options, errors);
@@ -222,6 +224,7 @@ export class DraftEngine {
       await llama.dispose();
       throw e;
     }
+    const t2 = performance.now();
     const general = model.fileInfo.metadata?.general as { name?: string } | undefined;
     const name = opts.modelName || general?.name || basename(options.modelPath);
     const engine = new DraftEngine(options, llama, model, name, nlc);
@@ -234,6 +237,16 @@ export class DraftEngine {
       await engine.dispose();
       throw e;
     }
+    // Start-up phases (container start → SERVING is mostly these).
+    log?.info(
+      {
+        binaries,
+        bindingsMs: Math.round(t1 - t0),
+        modelMs: Math.round(t2 - t1),
+        contextMs: Math.round(performance.now() - t2),
+      },
+      'llama.cpp ready',
+    );
     return engine;
   }
 

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { runCrashPoints, type CrashReport } from './crash/harness.js';
 import { CRASH_WRITERS, loadWriter } from './crash/writers.js';
 import { fuzzAll } from './fuzz/fuzz.js';
+import { hostileAll } from './hostile/hostile.js';
 import { tinyDraftModel } from './fuzz/model.js';
 
 function table(rows: CrashReport[]): string {
@@ -79,7 +80,38 @@ async function fuzz(args: string[]): Promise<number> {
   return bad.length === 0 ? 0 : 1;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { crash, fuzz };
+async function hostile(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      rounds: { type: 'string' },
+      'draft-model': { type: 'string' },
+      skill: { type: 'string', multiple: true },
+    },
+  });
+  const reports = await hostileAll({
+    rounds: Number(values.rounds ?? 5),
+    draftModel: values['draft-model'] ?? (await tinyDraftModel()),
+    ...(values.skill ? { only: values.skill } : {}),
+  });
+  process.stdout.write(
+    `| skill | hostile inputs (× rounds) | statuses | RSS steady | RSS after each round | peak RSS (VmHWM) | alive |\n| --- | --- | --- | --- | --- | --- | --- |\n${reports
+      .map(
+        (r) =>
+          `| ${r.skill} | ${r.inputs.length} × ${r.sent / r.inputs.length}: ${r.inputs.join('; ')} | ${Object.entries(
+            r.outcomes,
+          )
+            .map(([k, n]) => `${k} ${n}`)
+            .join(
+              ', ',
+            )} | ${r.steadyMb} MiB | ${r.afterRoundsMb.join(', ')} MiB | ${r.peakMb} MiB | ${r.alive} (${r.seconds} s) |`,
+      )
+      .join('\n')}\n`,
+  );
+  return reports.every((r) => r.alive) ? 0 : 1;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { crash, fuzz, hostile };
 const [command, ...rest] = process.argv.slice(2);
 const run =
   command && COMMANDS[command]

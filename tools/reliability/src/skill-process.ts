@@ -20,6 +20,8 @@ export interface SkillProcess {
   readonly child: ChildProcess;
   /** Resident set size now, MiB (from /proc). */
   rssMb(): number;
+  /** Peak resident set size since start, MiB (VmHWM). */
+  peakRssMb(): number;
   /** True while the process runs. */
   alive(): boolean;
   /** Last lines of stderr (for failure messages). */
@@ -27,11 +29,11 @@ export interface SkillProcess {
   stop(): Promise<void>;
 }
 
-/** Resident set size of a process in MiB (VmRSS from /proc), 0 when it is gone. */
-export function rssMbOf(pid: number | undefined): number {
+/** Resident set size of a process in MiB (VmRSS from /proc; `VmHWM` = its peak), 0 when it is gone. */
+export function rssMbOf(pid: number | undefined, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
   if (pid === undefined) return 0;
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -66,8 +68,12 @@ export async function startSkillProcess(
         : `${err.slice(0, 3000)}\n…\n${(err.slice(3000) + d.toString()).slice(-1000)}`;
   });
   let exited = false;
+  // The skill never outlives the harness (a harness killed or crashing mid-run leaves no orphan).
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   child.once('exit', () => {
     exited = true;
+    process.removeListener('exit', reap);
   });
   const address = `127.0.0.1:${port}`;
   const conn = connectSkill(address);
@@ -99,6 +105,7 @@ export async function startSkillProcess(
     address,
     child,
     rssMb: () => rssMbOf(child.pid),
+    peakRssMb: () => rssMbOf(child.pid, 'VmHWM'),
     alive: () => !exited,
     stderr: () => err,
     async stop() {

@@ -1,10 +1,12 @@
-// Cost of the cache format upgrade: a cache written by the previous version (layout 1, keys without alpha) with N
-// entries is opened by this version, which drops every old entry (see src/cache.ts).
+// Cost of the cache format upgrade: a cache written by the previous version (layout 2, keys without the fine key)
+// with N entries is opened by this version, which drops every old entry (see src/cache.ts).
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CacheStore } from '../src/cache.js';
+import { CacheStore, LAYOUT_VERSION } from '../src/cache.js';
+
+const PREVIOUS = LAYOUT_VERSION - 1;
 
 export interface UpgradeTiming {
   entries: number;
@@ -16,11 +18,11 @@ export interface UpgradeTiming {
   left: number;
 }
 
-/** Writes `n` layout-1 entries (entry.json + one 30 KB variant each) and times their drop by CacheStore.open. */
+/** Writes `n` entries of the previous layout (entry.json + one 30 KB variant each) and times their drop by CacheStore.open. */
 export async function measureUpgrade(n: number): Promise<UpgradeTiming> {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'skill-image-upgrade-'));
   try {
-    await fs.writeFile(path.join(root, 'skill-image-cache.json'), JSON.stringify({ layout: 1 }));
+    await fs.writeFile(path.join(root, 'skill-image-cache.json'), JSON.stringify({ layout: PREVIOUS }));
     const variant = randomBytes(30_000);
     const now = Date.now();
     for (let i = 0; i < n; i++) {
@@ -30,13 +32,14 @@ export async function measureUpgrade(n: number): Promise<UpgradeTiming> {
       const file = 'webp-q80-d1024.webp';
       await fs.writeFile(path.join(dir, file), variant);
       const entry = {
-        layout: 1,
+        layout: PREVIOUS,
         id,
         phash: randomBytes(32).toString('hex'),
         width: 1024,
         height: 768,
-        colour: Buffer.alloc(192).toString('base64'),
-        detail: Buffer.alloc(3072).toString('base64'),
+        opaque: true,
+        colour: Buffer.alloc(256).toString('base64'),
+        detail: Buffer.alloc(4096).toString('base64'),
         contents: [randomBytes(32).toString('hex')],
         variants: {
           'webp-q80-d1024': {

@@ -12,13 +12,14 @@
 // (≈ 10 k files/s here), which rebuilds the in-memory index. Recency (for LRU) is persisted lazily (at most every
 // 30 s and at close), so after a crash the LRU order is at most 30 s stale.
 //
-// Format versions: the layout version changes whenever the perceptual keys change (layout 2 = keys with alpha,
-// KEYS_VERSION 2). Entries written with older keys are DROPPED at start, never re-keyed: an old entry may hold
-// aliases (content digests) and variants that belong to another picture (a false near hit recorded under the old
-// keys), and only its own lossy output is left to recompute keys from. Dropping a whole older layout is one rename
-// of `e/` at start (O(1), the service starts with an empty index), the files are removed in the background;
-// single old entry.json files met later (written by an older process still running on the volume) are removed
-// during the scan. A newer layout than this version knows is refused (no downgrade over a newer cache).
+// Format versions: the layout version changes whenever the perceptual keys change (layout 3 = keys with alpha
+// and the 64×64 fine key, KEYS_VERSION 3). Entries written with older keys are DROPPED at start, never re-keyed:
+// an old entry may hold aliases (content digests) and variants that belong to another picture (a false near hit
+// recorded under the old keys), and only its own lossy output is left to recompute keys from. Dropping a whole
+// older layout is one rename of `e/` at start (O(1), the service starts with an empty index), the files are
+// removed in the background; single old entry.json files met later (written by an older process still running on
+// the volume) are removed during the scan. A newer layout than this version knows is refused (no downgrade over a
+// newer cache).
 //
 // Several processes on one volume: each keeps its own in-memory index; a hit is verified on disk (realpath +
 // size), so an entry evicted by another process is dropped and recomputed, never returned. Entries created by
@@ -40,9 +41,13 @@ import {
   samePicture,
   type PerceptualKeys,
 } from './features.js';
+import { isFineKey } from './fine.js';
 
-/** Cache format version: 1 = keys without alpha (dropped at start), 2 = keys with alpha and the mirror check. */
-export const LAYOUT_VERSION = 2;
+/**
+ * Cache format version: 1 = keys without alpha, 2 = keys with alpha and the mirror check (both dropped at start),
+ * 3 = plus the 64×64 fine key (near-identical pictures such as animation frames).
+ */
+export const LAYOUT_VERSION = 3;
 /** Prefix of a whole older-layout tree renamed at start and being removed. */
 const DROPPED_PREFIX = 'dropped-layout-';
 const MARKER = 'skill-image-cache.json';
@@ -84,6 +89,7 @@ interface EntryFile {
   maxSide?: number;
   colour: string;
   detail: string;
+  fine: string;
   contents: string[];
   variants: Record<string, VariantRecord>;
   createdAt: number;
@@ -311,13 +317,15 @@ export class CacheStore {
       opaque: raw.opaque,
       colour: Uint8Array.from(Buffer.from(raw.colour, 'base64')),
       detail: Uint8Array.from(Buffer.from(raw.detail, 'base64')),
+      fine: Uint8Array.from(Buffer.from(typeof raw.fine === 'string' ? raw.fine : '', 'base64')),
     };
     if (!(
       keys.width > 0 &&
       keys.height > 0 &&
       typeof keys.opaque === 'boolean' &&
       keys.colour.length === COLOUR_SIZE * COLOUR_SIZE * KEY_CHANNELS &&
-      keys.detail.length === DETAIL_SIZE * DETAIL_SIZE * KEY_CHANNELS
+      keys.detail.length === DETAIL_SIZE * DETAIL_SIZE * KEY_CHANNELS &&
+      isFineKey(keys.fine)
     ))
       return undefined;
     const variants = new Map<string, VariantRecord>();
@@ -541,6 +549,7 @@ export class CacheStore {
       maxSide: e.maxSide,
       colour: Buffer.from(e.keys.colour).toString('base64'),
       detail: Buffer.from(e.keys.detail).toString('base64'),
+      fine: Buffer.from(e.keys.fine).toString('base64'),
       contents: e.contents,
       variants: Object.fromEntries(e.variants),
       createdAt: e.createdAt,

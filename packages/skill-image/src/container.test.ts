@@ -85,7 +85,7 @@ describe(`container ${IMAGE}`, () => {
     expect(st.size).toBe(Number(first.bytes));
     expect((await fs.stat(path.join(path.dirname(onHost), 'entry.json'))).uid).toBe(1000);
     expect((await sharp(await fs.readFile(onHost)).metadata()).format).toBe('webp');
-    const near = await call(await sharp(original).resize(400).jpeg({ quality: 60 }).toBuffer());
+    const near = await call(await sharp(original).resize(400).jpeg({ quality: 75 }).toBuffer());
     expect(near.cache).toBe('near');
     expect(near.webpPath).toBe(first.webpPath);
     const stats = await conn.skill.imageCacheStats({}).response;

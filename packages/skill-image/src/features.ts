@@ -20,10 +20,13 @@
 //   - mirror check: a candidate is refused when the query is at least as close to the candidate's horizontal or
 //     vertical mirror image as to the candidate itself (a flip of an asymmetric picture is another picture; block
 //     means and blurred differences cannot tell mirrored text from the original).
+//   - fine: 64×64 luminance (+ alpha when transparent), for the last check (src/fine.ts): near-identical pictures
+//     (animation frames, a small object moved, a pulsing glow) that every coarser key takes for one picture.
 import imghash from 'imghash';
+import { croppedFine, fineKey, fineResidual, type FineThresholds } from './fine.js';
 
 /** Version of the keys' definition; stored with every cache entry (entries with other keys are dropped). */
-export const KEYS_VERSION = 2;
+export const KEYS_VERSION = 3;
 export const THUMB_SIZE = 64;
 export const DETAIL_SIZE = 32;
 export const COLOUR_SIZE = 8;
@@ -43,10 +46,12 @@ export interface PerceptualKeys {
   colour: Uint8Array;
   /** 32×32×4 mean thumbnail: RGB over white, alpha. */
   detail: Uint8Array;
+  /** 64×64 luminance of the premultiplied colour, then 64×64 alpha when the thumbnail is not opaque (fine.ts). */
+  fine: Uint8Array;
 }
 
 /** Thresholds of the near-duplicate match. Defaults calibrated on real pictures (see README). */
-export interface MatchThresholds {
+export interface MatchThresholds extends FineThresholds {
   /** Largest phash Hamming distance (of 256 bits) for a candidate. */
   maxHamming: number;
   /** Largest mean absolute difference of the 8×8 colour thumbnails (levels of 255). */
@@ -62,6 +67,10 @@ export interface MatchThresholds {
   maxCropDetailMad: number;
 }
 
+/** Fine check (fine.ts), calibrated on the real corpus: 0 false hits, animation frames ≤ 6 levels apart refused. */
+const FINE_MAX_RESIDUAL = 0.45;
+const FINE_CONTRAST_FACTOR = 0.25;
+
 export const DEFAULT_THRESHOLDS: Readonly<MatchThresholds> = Object.freeze({
   maxHamming: 48,
   maxColourMad: 4,
@@ -70,6 +79,9 @@ export const DEFAULT_THRESHOLDS: Readonly<MatchThresholds> = Object.freeze({
   detailBlobBase: 14,
   noiseFactor: 4,
   maxCropDetailMad: 4,
+  maxFineResidual: FINE_MAX_RESIDUAL,
+  maxCropFineResidual: FINE_MAX_RESIDUAL * 2,
+  fineContrastFactor: FINE_CONTRAST_FACTOR,
 });
 
 /**
@@ -107,6 +119,7 @@ export function keysFromThumbnail(
     opaque: opaque ?? allOpaque,
     colour: boxDown(white, THUMB_SIZE, KEY_CHANNELS, COLOUR_SIZE),
     detail: boxDown(white, THUMB_SIZE, KEY_CHANNELS, DETAIL_SIZE),
+    fine: fineKey(rgba),
   };
 }
 
@@ -227,12 +240,27 @@ function coarseDistances(
   };
 }
 
-/** The guard on the pair as is: cheap checks first, detail only when they pass, the mirror check last. */
-function directMatch(a: PerceptualKeys, b: PerceptualKeys, t: MatchThresholds, size: number): boolean {
+/**
+ * The guard on the pair as is: cheap checks first, detail only when they pass, the mirror check and the fine check
+ * last. `resampled`: one copy was resampled relative to the other (crop path), so a global sub-pixel shift is
+ * explained away by the fine check; otherwise only when the sizes differ (a same-size copy has no resampling
+ * phase, and a global shift of everything but its edges is then a change).
+ */
+function directMatch(
+  a: PerceptualKeys,
+  b: PerceptualKeys,
+  t: MatchThresholds,
+  size: number,
+  resampled = a.width !== b.width || a.height !== b.height,
+): boolean {
   const c = coarseDistances(a, b);
   if (!(c.hamming <= t.maxHamming && c.aspect && c.opacity && c.colourMad <= t.maxColourMad)) return false;
   const d: GuardDistances = { ...c, ...detailDistances(a.detail, b.detail, size), mirror: false };
-  return guardAccepts(d, t) && !mirrorCloser(a.detail, b.detail, size);
+  return (
+    guardAccepts(d, t) &&
+    !mirrorCloser(a.detail, b.detail, size) &&
+    fineResidual(a.fine, b.fine, t.fineContrastFactor, MAX_GAIN, resampled) <= t.maxFineResidual
+  );
 }
 
 /** Largest brightness/contrast gain the guard compensates (calibrated: ±5 % brightness edits match). */
@@ -394,6 +422,7 @@ export function croppedKeys(b: PerceptualKeys, ex: number, ey: number): Perceptu
     height: Math.round(b.height * (1 - 2 * ey)),
     detail: out,
     colour: boxDown(out, S, KEY_CHANNELS, COLOUR_SIZE),
+    fine: croppedFine(b.fine, ex, ey),
   };
 }
 
@@ -427,7 +456,13 @@ export function samePicture(
   const pair = aInB ? [a, croppedKeys(b, ...aInB)] : bInA ? [croppedKeys(a, ...bInA), b] : undefined;
   if (!pair) return false;
   const [x, y] = pair.map(coarse);
-  return directMatch(x, y, { ...t, maxDetailMad: t.maxCropDetailMad }, CROP_DETAIL_SIZE);
+  return directMatch(
+    x,
+    y,
+    { ...t, maxDetailMad: t.maxCropDetailMad, maxFineResidual: t.maxCropFineResidual },
+    CROP_DETAIL_SIZE,
+    true,
+  );
 }
 
 /** Side of the detail thumbnails compared for crops: resampling block means for a crop blurs finer detail. */

@@ -7,7 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from './cache.js';
 import { keysFromThumbnail, mirrorCloser, samePicture, THUMB_SIZE } from './features.js';
 import { removeTempDirs, startHarness, tempDir, type Harness } from './test-support/harness.js';
-import { ALPHA_PATTERNS, alphaOnly, asymmetric, H, mirror, png, W } from './test-support/pictures.js';
+import {
+  ALPHA_PATTERNS,
+  alphaOnly,
+  asymmetric,
+  glowFrame,
+  H,
+  mirror,
+  png,
+  spriteFrame,
+  W,
+} from './test-support/pictures.js';
 
 const entryOf = (webpPath: string) => path.posix.dirname(webpPath);
 
@@ -104,6 +114,45 @@ describe('match keys on loopback', () => {
       expect(entryOf(r.webpPath), name).toBe(entryOf(first.webpPath));
     }
   });
+
+  it('near-identical but different pictures never share an entry: a sprite moved, a glyph changed, a glow pulse', async () => {
+    const frames: Array<[string, Buffer]> = [
+      ['frame 0', await png(spriteFrame(0))],
+      ['sprite moved 4 px', await png(spriteFrame(4))],
+      ['sprite moved 8 px', await png(spriteFrame(8))],
+      ['one glyph 3 px wider', await png(spriteFrame(0, 3))],
+      ['glow frame 0', await glowFrame(1)],
+      ['glow 4 % brighter', await glowFrame(1.04)],
+      ['glow 8 % brighter', await glowFrame(1.08)],
+    ];
+    const entries = new Map<string, string>();
+    for (const [name, b] of frames) {
+      const r = await h.call(b, { format: 'png' });
+      expect(r.cache, name).toBe('miss');
+      expect(entries.get(entryOf(r.webpPath)), name).toBeUndefined();
+      entries.set(entryOf(r.webpPath), name);
+    }
+    // Copies of a frame still find that frame, not a neighbour.
+    const frame0 = [...entries].find(([, n]) => n === 'frame 0')?.[0];
+    const glow0 = [...entries].find(([, n]) => n === 'glow frame 0')?.[0];
+    const copies: Array<[string, Buffer, string | undefined]> = [
+      ['frame 0 as JPEG q75', await sharp(frames[0][1]).jpeg({ quality: 75 }).toBuffer(), frame0],
+      [
+        'frame 0 at half size',
+        await sharp(frames[0][1])
+          .resize(W / 2)
+          .png()
+          .toBuffer(),
+        frame0,
+      ],
+      ['glow frame 0 as lossless WebP', await sharp(frames[4][1]).webp({ lossless: true }).toBuffer(), glow0],
+    ];
+    for (const [name, b, entry] of copies) {
+      const r = await h.call(b, { format: 'png' });
+      expect(r.cache, name).toBe('near');
+      expect(entryOf(r.webpPath), name).toBe(entry);
+    }
+  });
 });
 
 describe('keys', () => {
@@ -155,63 +204,66 @@ describe('keys', () => {
 });
 
 describe('cache format upgrade', () => {
-  it('drops entries written with the previous keys at start; their aliases never produce a hit', async () => {
-    const dir = await tempDir();
-    // A previous-version cache in which picture B was (wrongly) recorded as an alias of picture A's entry.
-    const a = await alphaOnly(ALPHA_PATTERNS.waves);
-    const b = await alphaOnly(ALPHA_PATTERNS.stripes);
-    const { createHash } = await import('node:crypto');
-    const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
-    const id = sha(a).slice(0, 32);
-    const entryDir = path.join(dir, 'e', id.slice(0, 2), id);
-    await fs.mkdir(entryDir, { recursive: true });
-    const out = await sharp(a).webp().toBuffer();
-    await fs.writeFile(path.join(entryDir, 'webp-q80-d1024.webp'), out);
-    await fs.writeFile(
-      path.join(entryDir, 'entry.json'),
-      JSON.stringify({
-        layout: 1,
-        id,
-        phash: '0'.repeat(64),
-        width: W,
-        height: H,
-        colour: Buffer.alloc(192, 255).toString('base64'),
-        detail: Buffer.alloc(3072, 255).toString('base64'),
-        contents: [sha(a), sha(b)],
-        variants: {
-          'webp-q80-d1024': {
-            file: 'webp-q80-d1024.webp',
-            format: 'webp',
-            quality: 80,
-            maxDimension: 1024,
-            width: W,
-            height: H,
-            bytes: out.length,
-            createdAt: Date.now(),
+  it.each([1, LAYOUT_VERSION - 1])(
+    'drops entries written with older keys (layout %i) at start; their aliases never produce a hit',
+    async (oldLayout) => {
+      const dir = await tempDir();
+      // A previous-version cache in which picture B was (wrongly) recorded as an alias of picture A's entry.
+      const a = await alphaOnly(ALPHA_PATTERNS.waves);
+      const b = await alphaOnly(ALPHA_PATTERNS.stripes);
+      const { createHash } = await import('node:crypto');
+      const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
+      const id = sha(a).slice(0, 32);
+      const entryDir = path.join(dir, 'e', id.slice(0, 2), id);
+      await fs.mkdir(entryDir, { recursive: true });
+      const out = await sharp(a).webp().toBuffer();
+      await fs.writeFile(path.join(entryDir, 'webp-q80-d1024.webp'), out);
+      await fs.writeFile(
+        path.join(entryDir, 'entry.json'),
+        JSON.stringify({
+          layout: oldLayout,
+          id,
+          phash: '0'.repeat(64),
+          width: W,
+          height: H,
+          colour: Buffer.alloc(192, 255).toString('base64'),
+          detail: Buffer.alloc(3072, 255).toString('base64'),
+          contents: [sha(a), sha(b)],
+          variants: {
+            'webp-q80-d1024': {
+              file: 'webp-q80-d1024.webp',
+              format: 'webp',
+              quality: 80,
+              maxDimension: 1024,
+              width: W,
+              height: H,
+              bytes: out.length,
+              createdAt: Date.now(),
+            },
           },
-        },
-        createdAt: Date.now(),
-        lastAccess: Date.now(),
-      }),
-    );
-    await fs.writeFile(path.join(dir, 'skill-image-cache.json'), JSON.stringify({ layout: 1 }));
-    const h = await startHarness({ dir });
-    try {
-      const rb = await h.call(b);
-      expect(rb.cache).toBe('miss');
-      const ra = await h.call(a);
-      expect(ra.cache).toBe('miss');
-      expect(entryOf(ra.webpPath)).not.toBe(entryOf(rb.webpPath));
-      const marker = JSON.parse(await fs.readFile(path.join(dir, 'skill-image-cache.json'), 'utf8')) as {
-        layout: number;
-      };
-      expect(marker.layout).toBe(LAYOUT_VERSION);
-    } finally {
-      await h.stop();
-    }
-    // The dropped tree is gone once the background removal finished (close waits for it).
-    expect((await fs.readdir(dir)).filter((n) => n.startsWith('dropped-'))).toEqual([]);
-  });
+          createdAt: Date.now(),
+          lastAccess: Date.now(),
+        }),
+      );
+      await fs.writeFile(path.join(dir, 'skill-image-cache.json'), JSON.stringify({ layout: oldLayout }));
+      const h = await startHarness({ dir });
+      try {
+        const rb = await h.call(b);
+        expect(rb.cache).toBe('miss');
+        const ra = await h.call(a);
+        expect(ra.cache).toBe('miss');
+        expect(entryOf(ra.webpPath)).not.toBe(entryOf(rb.webpPath));
+        const marker = JSON.parse(await fs.readFile(path.join(dir, 'skill-image-cache.json'), 'utf8')) as {
+          layout: number;
+        };
+        expect(marker.layout).toBe(LAYOUT_VERSION);
+      } finally {
+        await h.stop();
+      }
+      // The dropped tree is gone once the background removal finished (close waits for it).
+      expect((await fs.readdir(dir)).filter((n) => n.startsWith('dropped-'))).toEqual([]);
+    },
+  );
 
   it('refuses a cache written by a newer version with a message saying what to do', async () => {
     const dir = await tempDir();

@@ -86,3 +86,59 @@ export function mirror(bytes: Buffer, axis: 'horizontal' | 'vertical' = 'horizon
   const s = sharp(bytes);
   return (axis === 'horizontal' ? s.flop() : s.flip()).png().toBuffer();
 }
+
+/**
+ * One frame of a sprite animation, opaque: a fixed textured background (gradient + thin lines) and a ball with a
+ * highlight whose centre is moved by `dx` pixels (of W); `label`: a small dark "text" mark at the lower right whose
+ * glyph widths change with it. Frames differ only where the sprite or the mark changed.
+ */
+export function spriteFrame(dx: number, label = 0): Buffer {
+  const data = Buffer.alloc(W * H * 3);
+  const glyphs = [4, 7, 3, 6, 5].map((g, i) => (i === 2 ? g + label : g));
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = (y * W + x) * 3;
+      let r = 60 + (x * 120) / W;
+      let g = 110 + (y * 80) / H;
+      let b = 170 - (x * 60) / W;
+      if (y % 40 === 0 || x % 64 === 0) [r, g, b] = [r - 40, g - 40, b - 40];
+      const d = Math.hypot(x - (140 + dx), y - 110);
+      if (d < 30) {
+        const hl = Math.max(0, 1 - Math.hypot(x - (130 + dx), y - 100) / 14);
+        [r, g, b] = [170 + 80 * hl, 40 + 150 * hl, 40 + 150 * hl];
+      }
+      let gx = x - 220;
+      for (const gw of glyphs) {
+        if (gx >= 0 && gx < gw && y >= 200 && y < 212) [r, g, b] = [20, 20, 20];
+        gx -= gw + 3;
+      }
+      data[i] = r;
+      data[i + 1] = g;
+      data[i + 2] = b;
+    }
+  }
+  return data;
+}
+
+/**
+ * One frame of a pulsing glow, transparent: an opaque blue globe with a soft glow of the same colours around it
+ * (fading out over 30 px) whose opacity is scaled by `pulse` (1 = the first frame; 1.03 ≈ a few levels more, like consecutive frames of a boot animation).
+ */
+export function glowFrame(pulse: number): Promise<Buffer> {
+  const data = Buffer.alloc(W * H * 4);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const i = (y * W + x) * 4;
+      const d = Math.hypot(x - W / 2, y - H / 2);
+      const globe = d < 80;
+      const glow = Math.max(0, 1 - (d - 80) / 30);
+      data[i] = 20 + (x * 60) / W;
+      data[i + 1] = 60 + (y * 100) / H;
+      data[i + 2] = 230;
+      data[i + 3] = globe ? 255 : Math.min(255, Math.round(255 * glow * glow * pulse));
+    }
+  }
+  return sharp(data, { raw: { width: W, height: H, channels: 4 } })
+    .png()
+    .toBuffer();
+}

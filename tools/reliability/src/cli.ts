@@ -5,6 +5,7 @@ import { runCrashPoints, type CrashReport } from './crash/harness.js';
 import { CRASH_WRITERS, loadWriter } from './crash/writers.js';
 import { fuzzAll } from './fuzz/fuzz.js';
 import { hostileAll } from './hostile/hostile.js';
+import { soak } from './soak/soak.js';
 import { tinyDraftModel } from './fuzz/model.js';
 
 function table(rows: CrashReport[]): string {
@@ -111,7 +112,34 @@ async function hostile(args: string[]): Promise<number> {
   return reports.every((r) => r.alive) ? 0 : 1;
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { crash, fuzz, hostile };
+async function soakCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { seconds: { type: 'string' }, clients: { type: 'string' }, 'draft-model': { type: 'string' } },
+  });
+  const seconds = Number(values.seconds ?? 1200);
+  const reports = await soak({
+    seconds,
+    clients: Number(values.clients ?? 2),
+    draftModel: values['draft-model'] ?? (await tinyDraftModel()),
+  });
+  process.stdout.write(
+    `soak: ${seconds} s of mixed traffic\n| service | requests | errors | throughput /s | p50 ms | p99 ms | RSS start → end MiB | RSS slope (2nd half) MiB/min |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n${reports
+      .map(
+        (r) =>
+          `| ${r.service} | ${r.requests} | ${r.errors} | ${r.throughputPerS} | ${r.p50Ms} | ${r.p99Ms} | ${r.rssStartMb} → ${r.rssEndMb} | ${r.rssSlopeMbPerMin} |`,
+      )
+      .join('\n')}\n`,
+  );
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  crash,
+  fuzz,
+  hostile,
+  soak: soakCommand,
+};
 const [command, ...rest] = process.argv.slice(2);
 const run =
   command && COMMANDS[command]

@@ -10,6 +10,8 @@ import { emit, type CrashWriter } from './protocol.js';
 
 const BASE: BaseModelIdentity = { sha256: 'b'.repeat(64), architecture: 'qwen2' };
 const DAY = new Date('2026-11-30T02:00:00Z');
+/** Adapter files already verified, per adapters directory. */
+const verifiedIn = new Map<string, Set<string>>();
 
 function manifestOf(file: string, sha256: string, bytes: number, fingerprint: string): string {
   return serializeAdapterManifest({
@@ -105,7 +107,14 @@ export const adapterWriter: CrashWriter = {
     const files = (await readdir(adapters).catch(() => [] as string[]))
       .filter((f) => /^lora_\d{8}(-\d+)?\.gguf$/.test(f))
       .sort(compareAdapterFiles);
+    // Published files are never rewritten: each is verified once, the newest (the one in use) at every point.
+    const seen = verifiedIn.get(dir) ?? new Set<string>();
+    verifiedIn.set(dir, seen);
     for (const f of files) {
+      if (seen.has(f) && f !== files.at(-1)) {
+        notes.verified += 1;
+        continue;
+      }
       const verdict = await verifyAdapter({
         adapterPath: join(adapters, f),
         trusted: setup['publicKey'] as string,
@@ -117,6 +126,7 @@ export const adapterWriter: CrashWriter = {
           `${f} is visible but ${verdict.reason}: ${verdict.message}`,
         );
       notes.verified += 1;
+      seen.add(f);
     }
     for (const [id, ack] of history.acked) {
       const f = ack['file'] as string;

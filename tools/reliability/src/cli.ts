@@ -6,6 +6,7 @@ import { CRASH_WRITERS, loadWriter } from './crash/writers.js';
 import { fuzzAll } from './fuzz/fuzz.js';
 import { hostileAll } from './hostile/hostile.js';
 import { soak } from './soak/soak.js';
+import { chaosLoops } from './chaos/chaos.js';
 import { tinyDraftModel } from './fuzz/model.js';
 
 function table(rows: CrashReport[]): string {
@@ -134,11 +135,24 @@ async function soakCommand(args: string[]): Promise<number> {
   return 0;
 }
 
+async function chaos(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { loops: { type: 'string' } } });
+  const r = await chaosLoops({ loops: Number(values.loops ?? 100), draftModel: await tinyDraftModel() });
+  process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  const ok =
+    r.answered === r.loops &&
+    r.auditOk &&
+    r.auditRecords === r.signedPrompts &&
+    r.interactionRecords === r.loops;
+  return ok ? 0 : 1;
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   crash,
   fuzz,
   hostile,
   soak: soakCommand,
+  chaos,
 };
 const [command, ...rest] = process.argv.slice(2);
 const run =

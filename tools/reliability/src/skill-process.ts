@@ -47,7 +47,8 @@ export async function startSkillProcess(
   env: Record<string, string>,
   opts: { startTimeoutMs?: number } = {},
 ): Promise<SkillProcess> {
-  const port = await freePort();
+  // A fixed PORT in env (a restart on the same address) wins over a fresh free port.
+  const port = env['PORT'] ? Number(env['PORT']) : await freePort();
   const child = spawn(process.execPath, [skillMain(pkg)], {
     env: {
       PATH: process.env['PATH'] ?? '',

@@ -3,6 +3,9 @@ import { pathToFileURL } from 'node:url';
 // Forked by bench.ts: plain node-llama-cpp in-process (no service code), the baseline the gRPC numbers are divided
 // by. argv: <prebuilt|openmp> <model> <threads>. Answers {decode: n} messages with the decode rate of n tokens.
 import type { Token } from 'node-llama-cpp';
+// The cmake options name the OpenMP build's folder: the same constant the service uses.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { OPENMP_CMAKE_OPTIONS } from '@sarai/skill-draft';
 
 // argv[5]: the OpenMP copy of node-llama-cpp (scripts/openmp-binaries.mjs) when binaries = openmp.
 const [binaries = 'prebuilt', modelPath = '', threadsArg = '2', openmpModule = ''] = process.argv.slice(2);
@@ -15,9 +18,7 @@ const llama = await getLlama({
   maxThreads: threads,
   build: 'never',
   logLevel: LlamaLogLevel.error,
-  ...(binaries === 'openmp'
-    ? { usePrebuiltBinaries: false, cmakeOptions: { GGML_OPENMP: 'ON', GGML_NATIVE: 'ON' } }
-    : {}),
+  ...(binaries === 'openmp' ? { usePrebuiltBinaries: false, cmakeOptions: { ...OPENMP_CMAKE_OPTIONS } } : {}),
 });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
 const context = await model.createContext({ contextSize: 1024, threads });

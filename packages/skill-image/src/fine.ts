@@ -10,6 +10,8 @@
 // edges and texture, not on smooth ramps such as a glow), is largest. A compact or coherent change in a smooth
 // region stands out; noise of mixed signs cancels, edge errors are excused.
 
+import { boxWeights } from './box-weights.js';
+
 /** Side of the fine planes. */
 export const FINE_SIZE = 64;
 const N = FINE_SIZE * FINE_SIZE;
@@ -55,8 +57,8 @@ export function isFineKey(k: Uint8Array): boolean {
 export function croppedFine(k: Uint8Array, ex: number, ey: number): Uint8Array {
   const planes = k.length / N;
   const out = new Uint8Array(k.length);
-  const wx = areaWeights(ex);
-  const wy = areaWeights(ey);
+  const wx = boxWeights(ex, FINE_SIZE);
+  const wy = boxWeights(ey, FINE_SIZE);
   for (let p = 0; p < planes; p++) {
     for (let y = 0; y < FINE_SIZE; y++) {
       for (let x = 0; x < FINE_SIZE; x++) {
@@ -67,23 +69,6 @@ export function croppedFine(k: Uint8Array, ex: number, ey: number): Uint8Array {
         out[p * N + y * FINE_SIZE + x] = Math.round(v);
       }
     }
-  }
-  return out;
-}
-
-function areaWeights(e: number): Array<Array<[number, number]>> {
-  const S = FINE_SIZE;
-  const step = 1 - 2 * e;
-  const out: Array<Array<[number, number]>> = [];
-  for (let t = 0; t < S; t++) {
-    const lo = e * S + t * step;
-    const hi = lo + step;
-    const w: Array<[number, number]> = [];
-    for (let i = Math.floor(lo); i < Math.min(S, Math.ceil(hi)); i++) {
-      const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
-      if (overlap > 0) w.push([i, overlap / step]);
-    }
-    out.push(w);
   }
   return out;
 }

@@ -131,6 +131,14 @@ interface Resolved {
   key: string;
 }
 
+/** Any failure as an ImageError: ours keep their code, anything else is an internal cache/IO failure. */
+function asImageError(e: unknown): ImageError {
+  if (e instanceof ImageError) return e;
+  return new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+  });
+}
+
 function intOption(name: string, v: number | undefined, def: number, min: number, max: number): number {
   const x = v ?? def;
   if (!Number.isInteger(x) || x < min || x > max) {
@@ -373,12 +381,7 @@ export class ImagePipeline {
       this.count(result, input.length);
       return result;
     } catch (e) {
-      const err =
-        e instanceof ImageError
-          ? e
-          : new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, {
-              cause: e,
-            });
+      const err = asImageError(e);
       this.observer.error?.(err.code);
       if (err.code === 'IMAGE_CACHE_IO') this.logger?.error({ err }, 'image pipeline failed');
       else this.logger?.debug({ code: err.code, msg: err.message }, 'image rejected');
@@ -447,12 +450,7 @@ export class ImagePipeline {
       if (r) this.count(r, 0);
       return r;
     } catch (e) {
-      const err =
-        e instanceof ImageError
-          ? e
-          : new ImageError('IMAGE_CACHE_IO', `internal error: ${(e as Error)?.message ?? String(e)}`, {
-              cause: e,
-            });
+      const err = asImageError(e);
       this.observer.error?.(err.code);
       throw err;
     }

@@ -223,7 +223,7 @@ describe('skill-image service on loopback', () => {
     // Concurrent near-duplicates (different bytes, same picture) also end in one entry.
     const original = await jpeg('gradient', 31, 92, [640, 480]);
     const dups = await Promise.all(
-      [45, 60, 75, 90].map((q) => sharp(original).jpeg({ quality: q }).toBuffer()),
+      [70, 80, 90, 95].map((q) => sharp(original).jpeg({ quality: q }).toBuffer()),
     );
     const near = await Promise.all(dups.map((d) => h.call(d, { format: 'jpeg' })));
     expect(new Set(near.map((r) => r.webpPath)).size).toBe(1);

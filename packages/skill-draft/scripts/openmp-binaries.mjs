@@ -34,17 +34,9 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Must equal OPENMP_CMAKE_OPTIONS in src/engine/bindings.ts (node-llama-cpp names the build folder after them). */
-export const OPENMP_CMAKE_OPTIONS = {
-  GGML_OPENMP: 'ON',
-  GGML_NATIVE: 'OFF',
-  GGML_AVX: 'ON',
-  GGML_AVX2: 'ON',
-  GGML_FMA: 'ON',
-  GGML_F16C: 'ON',
-  GGML_BMI2: 'ON',
-  GGML_AVX512: 'OFF',
-};
+// The cmake options have one home, src/engine/bindings.ts (the service passes them to node-llama-cpp, which names the
+// build folder after them); every target that runs this script depends on `build`, so the compiled module is there.
+const { OPENMP_CMAKE_OPTIONS } = await import(new URL('../dist/engine/bindings.js', import.meta.url).href);
 
 const log = (m) => process.stderr.write(`openmp-binaries: ${m}\n`);
 const STAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'llama-openmp');

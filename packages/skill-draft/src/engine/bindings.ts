@@ -7,8 +7,8 @@ import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { DraftError } from '../errors.js';
 
 /**
- * cmake options of the OpenMP local build (must match scripts/openmp-binaries.mjs: node-llama-cpp names the build
- * folder after them). Portable x86-64-v3 code, no -march=native.
+ * cmake options of the OpenMP local build (node-llama-cpp names the build folder after them; scripts/openmp-binaries.mjs
+ * imports them from here). Portable x86-64-v3 code, no -march=native.
  */
 export const OPENMP_CMAKE_OPTIONS = {
   GGML_OPENMP: 'ON',

@@ -3,9 +3,9 @@ import { pathToFileURL } from 'node:url';
 // Forked by bench.ts: plain node-llama-cpp in-process (no service code), the baseline the gRPC numbers are divided
 // by. argv: <prebuilt|openmp> <model> <threads>. Answers {decode: n} messages with the decode rate of n tokens.
 import type { Token } from 'node-llama-cpp';
-// The cmake options name the OpenMP build's folder: the same constant the service uses.
+// The OpenMP variant (its cmake options name the build's folder) is chosen as the service chooses it.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { OPENMP_CMAKE_OPTIONS } from '@sarai/skill-draft';
+import { chooseOpenmpVariant } from '@sarai/skill-draft';
 
 // argv[5]: the OpenMP copy of node-llama-cpp (scripts/openmp-binaries.mjs) when binaries = openmp.
 const [binaries = 'prebuilt', modelPath = '', threadsArg = '2', openmpModule = ''] = process.argv.slice(2);
@@ -13,12 +13,16 @@ const threads = Number(threadsArg);
 const { LlamaLogLevel, getLlama } = (await import(
   binaries === 'openmp' ? pathToFileURL(openmpModule).href : 'node-llama-cpp'
 )) as typeof import('node-llama-cpp');
+const choice = binaries === 'openmp' ? await chooseOpenmpVariant(openmpModule) : undefined;
+if (choice && 'reason' in choice) throw new Error(choice.reason);
 const llama = await getLlama({
   gpu: false,
   maxThreads: threads,
   build: 'never',
   logLevel: LlamaLogLevel.error,
-  ...(binaries === 'openmp' ? { usePrebuiltBinaries: false, cmakeOptions: { ...OPENMP_CMAKE_OPTIONS } } : {}),
+  ...(binaries === 'openmp'
+    ? { usePrebuiltBinaries: false, cmakeOptions: { ...choice?.variant.cmakeOptions } }
+    : {}),
 });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
 const context = await model.createContext({ contextSize: 1024, threads });

@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // Builds node-llama-cpp's binaries from the llama.cpp source bundled in its npm package with OpenMP (offline:
-// git + cmake + g++, ~4 min once) in a private copy of the same node-llama-cpp version in a cache directory outside
+// git + cmake + g++, ~4 min per variant once) in a private copy of the same node-llama-cpp version in a cache directory outside
 // git, where the draft service loads it with LLAMA_BINARIES=openmp. The workspace's node_modules is not touched.
 //
 // Why: the prebuilt CPU binaries are built without OpenMP, so ggml creates and joins a new worker thread pool for
 // every graph it computes (every decoded token). With 2 threads on a busy 2-core machine the new thread often waits
 // for a core while the calling thread spins at the first barrier; decode then collapses. OpenMP keeps its team alive.
-// Portable CPU code, no -march=native: GGML_NATIVE=OFF with the x86-64-v3 instruction set (AVX2, FMA, F16C, BMI2 —
-// every x86-64 server CPU since Haswell/Excavator, 2013–15). The runtime-selected variant backends
-// (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS) build ggml-cpu 14 times (~14× the compile time on 2 cores), so they are
-// not used; on a CPU without x86-64-v3 the service falls back to the prebuilt binaries by itself (src/engine/cpu-level.ts).
+// Portable CPU code, no -march=native, one build per x86-64 level (OPENMP_VARIANTS in src/engine/bindings.ts, best
+// first): x86-64-v4 (AVX-512: Skylake-SP, Ice Lake, Zen 4 and later) and x86-64-v3 (AVX2, FMA, F16C, BMI2: every x86-64
+// server CPU since Haswell/Excavator, 2013–15). The engine loads the best one the CPU runs (variant backends chosen at
+// run time); on a CPU without x86-64-v3 it falls back to the prebuilt binaries (src/engine/cpu-level.ts). The v4 build
+// is what makes batching pay: llama.cpp's own 4-sequence decode gains 2.4× over one sequence with AVX-512 code on a
+// Zen 4 box and only 1.35× with AVX2 code. ggml's GGML_CPU_ALL_VARIANTS would build ggml-cpu 14 times (~14× the
+// compile time on 2 cores), so only these two levels are built.
 // The build is cached by its inputs (node-llama-cpp version, llama.cpp release, cmake options, compiler): the cache
 // folder's name carries their hash, so a change of any input builds anew and an unchanged one is reused.
 // Build output goes to stderr; stdout carries exactly one line: the module path of the built copy.
-//   node scripts/openmp-binaries.mjs [--force] [--print-build-dir] [--stage]
+//   node scripts/openmp-binaries.mjs [--force] [--print-build-dir (the llama/localBuilds folder)] [--stage]
 // --stage (the image target): also copies the loadable part of the build (Release/*.node, *.so*, build metadata,
 // buildDone.status) into <package>/llama-openmp/<build folder>/, which the image stages into node-llama-cpp's
 // llama/localBuilds (package.json sarai.image.overlays). With SARAI_DRAFT_BINARIES=prebuilt it removes
@@ -36,7 +39,9 @@ import { fileURLToPath } from 'node:url';
 
 // The cmake options have one home, src/engine/bindings.ts (the service passes them to node-llama-cpp, which names the
 // build folder after them); every target that runs this script depends on `build`, so the compiled module is there.
-const { OPENMP_CMAKE_OPTIONS } = await import(new URL('../dist/engine/bindings.js', import.meta.url).href);
+const { OPENMP_VARIANTS, variantBuild } = await import(
+  new URL('../dist/engine/bindings.js', import.meta.url).href
+);
 
 const log = (m) => process.stderr.write(`openmp-binaries: ${m}\n`);
 const STAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'llama-openmp');
@@ -62,25 +67,28 @@ const compiler = (() => {
 })();
 const llamaTag = JSON.parse(readFileSync(join(nlcDir, 'llama', 'llama.cpp.info.json'), 'utf8')).tag;
 const inputsHash = createHash('sha256')
-  .update(JSON.stringify({ version, llamaTag, OPENMP_CMAKE_OPTIONS, compiler }))
+  .update(
+    JSON.stringify({ version, llamaTag, variants: OPENMP_VARIANTS.map((v) => v.cmakeOptions), compiler }),
+  )
   .digest('hex')
   .slice(0, 12);
 const buildRoot = join(cache, `nlc-openmp-${version}-${inputsHash}`);
 const buildPkg = join(buildRoot, 'node_modules', 'node-llama-cpp');
-const env = { ...process.env };
-for (const [k, v] of Object.entries(OPENMP_CMAKE_OPTIONS)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${k}`] = v;
+/** The environment of one variant's build: its cmake options and no others. */
+const envFor = (variant) => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_LLAMA_CPP_CMAKE_OPTION_')),
+  );
+  for (const [k, v] of Object.entries(variant.cmakeOptions)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${k}`] = v;
+  return env;
+};
 
 if (process.argv.includes('--force')) rmSync(buildRoot, { recursive: true, force: true });
 
-const localBuilds = (pkg) => join(pkg, 'llama', 'localBuilds');
-const builtFolder = () =>
-  existsSync(localBuilds(buildPkg))
-    ? readdirSync(localBuilds(buildPkg)).find((d) =>
-        existsSync(join(localBuilds(buildPkg), d, 'buildDone.status')),
-      )
-    : undefined;
+const localBuildsDir = join(buildPkg, 'llama', 'localBuilds');
+const missing = () => OPENMP_VARIANTS.filter((v) => !variantBuild(localBuildsDir, v));
 
-if (!builtFolder()) {
+if (missing().length > 0) {
   // A private copy of the same node-llama-cpp version, so the 200 MB source clone and the build tree stay out of
   // the workspace's node_modules.
   mkdirSync(buildRoot, { recursive: true });
@@ -103,53 +111,65 @@ if (!builtFolder()) {
       },
     );
   }
-  log('building from the bundled llama.cpp source with OpenMP (~4 min)');
-  const started = Date.now();
-  execFileSync(
-    'nice',
-    [
-      '-n',
-      '10',
-      process.execPath,
-      join(buildPkg, 'dist', 'cli', 'cli.js'),
-      'source',
-      'download',
-      '--gpu',
-      'false',
-      '--noUsageExample',
-    ],
-    {
-      cwd: buildRoot,
-      env,
-      stdio: ['ignore', 2, 'inherit'],
-    },
-  );
-  log(`built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const variant of missing()) {
+    // `source download` clones the bundled source and builds; later variants only build (another folder each).
+    const hasSource = existsSync(join(buildPkg, 'llama', 'llama.cpp', 'CMakeLists.txt'));
+    log(`building ${variant.name} from the bundled llama.cpp source with OpenMP (~4 min)`);
+    const started = Date.now();
+    execFileSync(
+      'nice',
+      [
+        '-n',
+        '10',
+        process.execPath,
+        join(buildPkg, 'dist', 'cli', 'cli.js'),
+        'source',
+        hasSource ? 'build' : 'download',
+        '--gpu',
+        'false',
+        '--noUsageExample',
+      ],
+      {
+        cwd: buildRoot,
+        env: envFor(variant),
+        stdio: ['ignore', 2, 'inherit'],
+      },
+    );
+    log(`${variant.name} built in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
 }
-if (!builtFolder()) {
-  log('the build did not produce a local build folder');
+if (missing().length > 0) {
+  log(
+    `the build did not produce a local build for ${missing()
+      .map((v) => v.name)
+      .join(', ')}`,
+  );
   process.exit(1);
 }
 log(`ready: ${buildPkg} (inputs ${inputsHash})`);
 
 if (stage) {
-  const folder = builtFolder();
-  const from = join(localBuilds(buildPkg), folder);
-  const to = join(STAGE_DIR, folder);
   rmSync(STAGE_DIR, { recursive: true, force: true });
-  mkdirSync(join(to, 'Release'), { recursive: true });
-  copyFileSync(join(from, 'buildDone.status'), join(to, 'buildDone.status'));
-  let bytes = 0;
-  for (const f of readdirSync(join(from, 'Release'))) {
-    if (!/\.node$|\.so(\.|$)|\.json$/.test(f)) continue;
-    copyFileSync(join(from, 'Release', f), join(to, 'Release', f));
-    bytes += readFileSync(join(to, 'Release', f)).length;
+  for (const variant of OPENMP_VARIANTS) {
+    const { folder } = variantBuild(localBuildsDir, variant);
+    const from = join(localBuildsDir, folder);
+    const to = join(STAGE_DIR, folder);
+    mkdirSync(join(to, 'Release'), { recursive: true });
+    copyFileSync(join(from, 'buildDone.status'), join(to, 'buildDone.status'));
+    let bytes = 0;
+    for (const f of readdirSync(join(from, 'Release'))) {
+      if (!/\.node$|\.so(\.|$)|\.json$/.test(f)) continue;
+      copyFileSync(join(from, 'Release', f), join(to, 'Release', f));
+      bytes += readFileSync(join(to, 'Release', f)).length;
+    }
+    log(
+      `staged ${variant.name} (${folder}, ${(bytes / 2 ** 20).toFixed(1)} MiB) for the image in ${STAGE_DIR}`,
+    );
   }
-  log(`staged ${folder} for the image (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${STAGE_DIR}`);
 }
 
 process.stdout.write(
   process.argv.includes('--print-build-dir')
-    ? `${join(localBuilds(buildPkg), builtFolder())}\n`
+    ? `${localBuildsDir}\n`
     : `${join(buildPkg, 'dist', 'index.js')}\n`,
 );

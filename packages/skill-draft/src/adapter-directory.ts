@@ -13,7 +13,8 @@ import {
   sha256Text,
 } from '@sarai/formats';
 import type { Logger } from 'pino';
-import { type AdapterRejectReason, type BaseModelIdentity } from './adapter-verify.js';
+import type { AdapterRejectReason } from './adapter-reject-reasons.js';
+import type { BaseModelIdentity } from './adapter-verify.js';
 import { verifyAdapterOffThread } from './adapter-verify-pool.js';
 import type { AdapterSwap, DraftEngine } from './engine.js';
 import { DraftError } from './errors.js';

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { verifyAdapter, type AdapterVerdict } from './adapter-verify.js';
+// Types only: the verifier (OpenPGP, ~0.1–0.3 s to import) loads in the worker, or on first use in-line, never at start.
+import type { AdapterVerdict, verifyAdapter } from './adapter-verify.js';
 
 type VerifyOptions = Parameters<typeof verifyAdapter>[0];
 
@@ -47,7 +48,7 @@ function start(): Worker | undefined {
  */
 export async function verifyAdapterOffThread(options: VerifyOptions): Promise<AdapterVerdict> {
   const w = start();
-  if (!w) return verifyAdapter(options);
+  if (!w) return (await import('./adapter-verify.js')).verifyAdapter(options);
   const id = nextId++;
   return new Promise<AdapterVerdict>((resolve) => {
     pending.set(id, resolve);

@@ -15,11 +15,11 @@ import { DraftError } from './errors.js';
 import { commonPrefixLength } from './text.js';
 import { missingCpuFlags } from './engine/cpu-level.js';
 import {
-  OPENMP_CMAKE_OPTIONS,
+  chooseOpenmpVariant,
   loadBindings,
-  openmpBuildAvailable,
   loadModelFile,
   type NodeLlamaCpp,
+  type OpenmpVariant,
 } from './engine/bindings.js';
 import { ContextSlot } from './engine/context-slot.js';
 import { GrammarCache } from './engine/grammar-cache.js';
@@ -36,7 +36,13 @@ import {
 
 // The engine is split by responsibility under ./engine/: options and request limits, node-llama-cpp bindings,
 // text history (prefix reuse), context slots (sequences + batching), model instances (blue/green), the decode loop.
-export { OPENMP_CMAKE_OPTIONS, defaultOpenmpModule } from './engine/bindings.js';
+export {
+  OPENMP_VARIANTS,
+  chooseOpenmpVariant,
+  defaultOpenmpModule,
+  type OpenmpChoice,
+  type OpenmpVariant,
+} from './engine/bindings.js';
 export { TextHistory } from './engine/text-history.js';
 export type { AdapterSwap, EngineStats } from './engine/model-instance.js';
 export {
@@ -164,19 +170,17 @@ export class DraftEngine {
     const errors: string[] = [];
     const log = opts.logger;
     let binaries = options.binaries;
-    const missing = binaries === 'openmp' ? missingCpuFlags() : [];
-    if (missing.length > 0) {
-      log?.warn(
-        { missingCpuFlags: missing },
-        'LLAMA_BINARIES=openmp needs an x86-64-v3 CPU; this one lacks some flags: using the prebuilt binaries',
-      );
-      binaries = 'prebuilt';
-    }
-    if (binaries === 'openmp' && opts.openmpModule === undefined && !(await openmpBuildAvailable())) {
-      log?.warn(
-        'LLAMA_BINARIES=openmp: no OpenMP build in node-llama-cpp nor in the build cache (an image built with SARAI_DRAFT_BINARIES=prebuilt, or nx run @sarai/skill-draft:openmp-binaries not run): using the prebuilt binaries',
-      );
-      binaries = 'prebuilt';
+    let variant: OpenmpVariant | undefined;
+    let openmpModule = opts.openmpModule;
+    if (binaries === 'openmp') {
+      const choice = await chooseOpenmpVariant(opts.openmpModule);
+      if ('reason' in choice) {
+        log?.warn({ missingCpuFlags: missingCpuFlags() }, choice.reason);
+        binaries = 'prebuilt';
+      } else {
+        variant = choice.variant;
+        openmpModule = choice.module;
+      }
     }
     if (binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
       log?.warn(
@@ -184,7 +188,7 @@ export class DraftEngine {
       );
     }
     const t0 = performance.now();
-    const nlc = await loadBindings(binaries, opts.openmpModule);
+    const nlc = await loadBindings(binaries, openmpModule);
     let llama: Llama;
     try {
       llama = await nlc.getLlama({
@@ -192,7 +196,7 @@ export class DraftEngine {
         maxThreads: options.threads,
         build: 'never',
         ...(binaries === 'openmp'
-          ? { usePrebuiltBinaries: false, cmakeOptions: { ...OPENMP_CMAKE_OPTIONS } }
+          ? { usePrebuiltBinaries: false, cmakeOptions: { ...variant?.cmakeOptions } }
           : { usePrebuiltBinaries: true }),
         progressLogs: false,
         skipDownload: true,
@@ -241,6 +245,7 @@ export class DraftEngine {
     log?.info(
       {
         binaries,
+        ...(variant ? { cpuVariant: variant.name } : {}),
         bindingsMs: Math.round(t1 - t0),
         modelMs: Math.round(t2 - t1),
         contextMs: Math.round(performance.now() - t2),

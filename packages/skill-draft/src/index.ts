@@ -2,7 +2,8 @@
 export { DRAFT_ERROR_STATUS, DraftError, type DraftErrorCode } from './errors.js';
 export {
   DraftEngine,
-  OPENMP_CMAKE_OPTIONS,
+  OPENMP_VARIANTS,
+  chooseOpenmpVariant,
   defaultOpenmpModule,
   REQUEST_LIMITS,
   type AdapterSwap,
@@ -12,6 +13,8 @@ export {
   type GenerateHooks,
   type GenerateParams,
   type GenerateResult,
+  type OpenmpChoice,
+  type OpenmpVariant,
 } from './engine.js';
 export {
   draftConfigSchema,

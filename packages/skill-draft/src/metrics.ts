@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { ADAPTER_REJECT_REASONS, type AdapterRejectReason } from './adapter-verify.js';
+import { ADAPTER_REJECT_REASONS, type AdapterRejectReason } from './adapter-reject-reasons.js';
 import type { EngineStats, GenerateResult } from './engine.js';
 
 /** Draft-specific metrics, next to skill-runtime's request counts, latency, in-flight and RSS. */

@@ -1,16 +1,14 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as nodeLlamaCpp from 'node-llama-cpp';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { DraftError } from '../errors.js';
+import { X86_64_V3_FLAGS, X86_64_V4_FLAGS, missingCpuFlags } from './cpu-level.js';
 
-/**
- * cmake options of the OpenMP local build (node-llama-cpp names the build folder after them; scripts/openmp-binaries.mjs
- * imports them from here). Portable x86-64-v3 code, no -march=native.
- */
-export const OPENMP_CMAKE_OPTIONS = {
+/** cmake options shared by every OpenMP build: OpenMP threads, portable code (no -march=native). */
+const OPENMP_BASE = {
   GGML_OPENMP: 'ON',
   GGML_NATIVE: 'OFF',
   GGML_AVX: 'ON',
@@ -18,8 +16,31 @@ export const OPENMP_CMAKE_OPTIONS = {
   GGML_FMA: 'ON',
   GGML_F16C: 'ON',
   GGML_BMI2: 'ON',
-  GGML_AVX512: 'OFF',
 } as const;
+
+/**
+ * One OpenMP build of node-llama-cpp's bundled llama.cpp for one x86-64 level. node-llama-cpp names a build's
+ * folder after its cmake options, so several variants sit side by side in `llama/localBuilds`.
+ */
+export interface OpenmpVariant {
+  /** x86-64 micro-architecture level the code is compiled for. */
+  readonly name: 'x86-64-v4' | 'x86-64-v3';
+  /** cmake options of the build (scripts/openmp-binaries.mjs builds with them, the engine loads by them). */
+  readonly cmakeOptions: Readonly<Record<string, string>>;
+  /** /proc/cpuinfo flags a CPU needs to run it. */
+  readonly cpuFlags: readonly string[];
+}
+
+/**
+ * The OpenMP builds the image ships, best first; the engine loads the first one this CPU runs (variant backends
+ * chosen at run time). x86-64-v4 (AVX-512) matters for batching: on a Zen 4 box llama.cpp's 4-sequence decode gains
+ * 2.4× over one sequence with it and 1.35× with AVX2 code (llama-batched-bench, Q4_0); single-stream decode is about
+ * the same. scripts/openmp-binaries.mjs imports this list.
+ */
+export const OPENMP_VARIANTS: readonly OpenmpVariant[] = [
+  { name: 'x86-64-v4', cmakeOptions: { ...OPENMP_BASE, GGML_AVX512: 'ON' }, cpuFlags: X86_64_V4_FLAGS },
+  { name: 'x86-64-v3', cmakeOptions: { ...OPENMP_BASE, GGML_AVX512: 'OFF' }, cpuFlags: X86_64_V3_FLAGS },
+];
 
 export type NodeLlamaCpp = typeof nodeLlamaCpp;
 
@@ -53,9 +74,80 @@ export async function defaultOpenmpModule(env: NodeJS.ProcessEnv = process.env):
   return entry(builds[0] ?? `nlc-openmp-${version}-<inputs hash>`);
 }
 
-/** True when an OpenMP build is found without LLAMA_OPENMP_MODULE: staged in node-llama-cpp itself or in the cache. */
-export async function openmpBuildAvailable(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
-  return hasOwnLocalBuild() || existsSync(await defaultOpenmpModule(env));
+/** The local builds' folder of the node-llama-cpp copy a module path belongs to (`<pkg>/dist/index.js`). */
+function localBuildsOf(modulePath: string): string {
+  return join(dirname(dirname(modulePath)), 'llama', 'localBuilds');
+}
+
+/** A finished local build in a `llama/localBuilds` folder: its folder name and cmake options. */
+export interface LocalBuild {
+  folder: string;
+  cmakeOptions: Record<string, string>;
+}
+
+/** Every finished local build in a `llama/localBuilds` folder (from node-llama-cpp's build metadata). */
+export function localBuilds(dir: string): LocalBuild[] {
+  if (!existsSync(dir)) return [];
+  const out: LocalBuild[] = [];
+  for (const folder of readdirSync(dir)) {
+    const meta = join(dir, folder, 'Release', '_nlcBuildMetadata.json');
+    if (!existsSync(join(dir, folder, 'buildDone.status')) || !existsSync(meta)) continue;
+    try {
+      const m = JSON.parse(readFileSync(meta, 'utf8')) as {
+        buildOptions?: { customCmakeOptions?: Record<string, string> };
+      };
+      const cmakeOptions = m.buildOptions?.customCmakeOptions;
+      if (cmakeOptions) out.push({ folder, cmakeOptions });
+    } catch {
+      // an unreadable build is not offered
+    }
+  }
+  return out;
+}
+
+/** The finished local build of a variant in a `llama/localBuilds` folder, if any. */
+export function variantBuild(dir: string, variant: OpenmpVariant): LocalBuild | undefined {
+  return localBuilds(dir).find((b) => sameOptions(b.cmakeOptions, variant.cmakeOptions));
+}
+
+const sameOptions = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+/** Which OpenMP variant to load, or why none (then the engine uses the prebuilt binaries). */
+export type OpenmpChoice = { variant: OpenmpVariant; module: string | undefined } | { reason: string };
+
+/**
+ * Picks the best OpenMP variant this CPU runs among those built: staged into node-llama-cpp itself (the image), in
+ * `openmpModule`'s copy, or in the build cache. `cpuinfo` and `builtOptions` are for tests.
+ */
+export async function chooseOpenmpVariant(
+  openmpModule?: string,
+  probe: { cpuinfo?: string; builtOptions?: Array<Record<string, string>> } = {},
+): Promise<OpenmpChoice> {
+  const runnable = OPENMP_VARIANTS.filter((v) => missingCpuFlags(v.cpuFlags, probe.cpuinfo).length === 0);
+  if (runnable.length === 0) {
+    const missing = missingCpuFlags(X86_64_V3_FLAGS, probe.cpuinfo);
+    return {
+      reason: `LLAMA_BINARIES=openmp needs an x86-64-v3 CPU; this one lacks ${missing.join(', ')}: using the prebuilt binaries`,
+    };
+  }
+  let module: string | undefined = openmpModule;
+  let built = probe.builtOptions;
+  if (!built) {
+    if (openmpModule === undefined && hasOwnLocalBuild()) {
+      built = localBuilds(join(ownPackageDir(), 'llama', 'localBuilds')).map((b) => b.cmakeOptions);
+    } else {
+      module = openmpModule ?? (await defaultOpenmpModule());
+      built = localBuilds(localBuildsOf(module)).map((b) => b.cmakeOptions);
+    }
+  }
+  const variant = runnable.find((v) => built.some((o) => sameOptions(o, v.cmakeOptions)));
+  if (!variant) {
+    return {
+      reason: `LLAMA_BINARIES=openmp: no OpenMP build for ${runnable.map((v) => v.name).join(' or ')} in node-llama-cpp nor in the build cache (an image built with SARAI_DRAFT_BINARIES=prebuilt, or nx run @sarai/skill-draft:openmp-binaries not run): using the prebuilt binaries`,
+    };
+  }
+  return { variant, module };
 }
 
 /** The node-llama-cpp module for a binaries flavour (the OpenMP one lives outside node_modules). */

@@ -1,13 +1,20 @@
 import { readFileSync } from 'node:fs';
 
-/** CPU flags (as /proc/cpuinfo spells them) the OpenMP build needs: x86-64-v3 (see scripts/openmp-binaries.mjs). */
-export const OPENMP_BUILD_CPU_FLAGS = ['avx', 'avx2', 'fma', 'f16c', 'bmi2'] as const;
+/** CPU flags (as /proc/cpuinfo spells them) of x86-64-v3: AVX2, FMA, F16C, BMI2 (Haswell/Excavator and later). */
+export const X86_64_V3_FLAGS = ['avx', 'avx2', 'fma', 'f16c', 'bmi2'] as const;
 
-/**
- * The flags of {@link OPENMP_BUILD_CPU_FLAGS} this CPU lacks (empty: the OpenMP build runs here). Off x86-64 or
- * without a readable /proc/cpuinfo every flag counts as missing.
- */
-export function missingCpuFlags(cpuinfo?: string): string[] {
+/** CPU flags of x86-64-v4: x86-64-v3 plus AVX-512 F/CD/BW/DQ/VL (Skylake-SP, Ice Lake, Zen 4 and later). */
+export const X86_64_V4_FLAGS = [
+  ...X86_64_V3_FLAGS,
+  'avx512f',
+  'avx512cd',
+  'avx512bw',
+  'avx512dq',
+  'avx512vl',
+] as const;
+
+/** This CPU's flags from /proc/cpuinfo (empty off x86-64 or without a readable /proc/cpuinfo). */
+export function cpuFlags(cpuinfo?: string): Set<string> {
   let text = cpuinfo;
   if (text === undefined) {
     try {
@@ -17,6 +24,14 @@ export function missingCpuFlags(cpuinfo?: string): string[] {
     }
   }
   const line = text.split('\n').find((l) => l.startsWith('flags'));
-  const flags = new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
-  return OPENMP_BUILD_CPU_FLAGS.filter((f) => !flags.has(f));
+  return new Set((line?.split(':')[1] ?? '').trim().split(/\s+/).filter(Boolean));
+}
+
+/**
+ * The flags of `required` this CPU lacks (empty: code built for them runs here). Off x86-64 or without a readable
+ * /proc/cpuinfo every flag counts as missing.
+ */
+export function missingCpuFlags(required: readonly string[] = X86_64_V3_FLAGS, cpuinfo?: string): string[] {
+  const flags = cpuFlags(cpuinfo);
+  return required.filter((f) => !flags.has(f));
 }

@@ -37,7 +37,16 @@ function decodeDataUrl(url: string, param: string): Parsed<Uint8Array> {
   }
   const base64 = /;base64/i.test(m[2] ?? '');
   const payload = m[3] ?? '';
-  const bytes = base64 ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'latin1');
+  let text: string;
+  try {
+    text = base64 ? payload : decodeURIComponent(payload);
+  } catch {
+    // a broken %-escape (URIError) is the client's mistake, not an internal error
+    return fail(
+      badRequest('the image data: URL has a broken %-escape: use base64', param, 'invalid_image_url'),
+    );
+  }
+  const bytes = base64 ? Buffer.from(text, 'base64') : Buffer.from(text, 'latin1');
   if (bytes.length === 0) return fail(badRequest('the image data: URL is empty', param, 'invalid_image_url'));
   return { ok: true, value: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
 }
@@ -164,6 +173,13 @@ function responseFormat(rf: unknown): Parsed<{ grammar?: string; checker?: Check
  * n = 1, response_format, stream, and the extension `sarai: { iterations, threshold }`. tools/functions are refused.
  */
 export function parseChatRequest(body: unknown, limits: { maxTokens: number }): Parsed<ChatRequest> {
+  if (body === undefined || typeof body === 'string') {
+    // no body, or one fastify read as text/plain: the client did not send JSON
+    return fail({
+      ...badRequest('send the request body as JSON (Content-Type: application/json)'),
+      status: 415,
+    });
+  }
   if (!isObj(body)) return fail(badRequest('the request body must be a JSON object'));
   if (typeof body.model !== 'string' || !body.model) {
     return fail(badRequest('model is required (GET /v1/models lists them)', 'model'));

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // sarai-reliability crash [--points N] [--writer NAME] [--seed S] | fuzz [--cases N] [--seed S]
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { composeSoakTable, slopeWithinNoise, soakCompose } from './compose/soak-compose.js';
 import { runCrashPoints, type CrashReport } from './crash/harness.js';
 import { CRASH_WRITERS, loadWriter } from './crash/writers.js';
 import { fuzzAll } from './fuzz/fuzz.js';
@@ -116,9 +118,36 @@ async function hostile(args: string[]): Promise<number> {
 async function soakCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { seconds: { type: 'string' }, clients: { type: 'string' }, 'draft-model': { type: 'string' } },
+    options: {
+      seconds: { type: 'string' },
+      clients: { type: 'string' },
+      'draft-model': { type: 'string' },
+      compose: { type: 'boolean' },
+      json: { type: 'string' },
+      'sample-seconds': { type: 'string' },
+    },
   });
   const seconds = Number(values.seconds ?? 1200);
+  if (values.compose) {
+    const r = await soakCompose({
+      seconds,
+      clients: Number(values.clients ?? 2),
+      sampleSeconds: Number(values['sample-seconds'] ?? 5),
+      say: (line) => process.stdout.write(`${line}\n`),
+    });
+    process.stdout.write(`\n${composeSoakTable(r)}\n`);
+    const out = values.json ?? 'soak-results.json';
+    await writeFile(out, `${JSON.stringify(r, null, 2)}\n`);
+    process.stdout.write(`results: ${out}\n`);
+    for (const s of r.services)
+      for (const f of s.failureSamples) process.stdout.write(`${s.service} failure: ${f}\n`);
+    // a full soak's memory must be within noise or take a day or more to reach the limit (slopeWithinNoise)
+    return r.services.every(
+      (s) => s.failures === 0 && s.end.running && s.end.health === 'healthy' && slopeWithinNoise(s, 24),
+    )
+      ? 0
+      : 1;
+  }
   const reports = await soak({
     seconds,
     clients: Number(values.clients ?? 2),

@@ -6,6 +6,7 @@ import { Language, RunTestsRequest, connectSandbox } from '@sarai/sandbox-contra
 import sharp from 'sharp';
 import { pictureOf } from '../crash/image-cache-writer.js';
 import { startSkillProcess, type SkillProcess } from '../skill-process.js';
+import { serveSet, startServe } from './serve.js';
 
 /** The allocator settings of each skill's image (its Dockerfile ENV), so RSS is measured as in the container. */
 export const CONTAINER_ENV: Record<'draft' | 'image' | 'sandbox', Record<string, string>> = {
@@ -190,12 +191,13 @@ export async function hostileAll(o: {
   rounds: number;
   draftModel: string;
   draftEnv?: Record<string, string>;
-  /** Only these skills (default all). */
+  /** Only these skills (draft, image, sandbox, serve — the HTTP API; default all). */
   only?: readonly string[];
 }): Promise<HostileReport[]> {
   const dir = await mkdtemp(join(tmpdir(), 'sarai-hostile-'));
   const reports: HostileReport[] = [];
-  type Entry = [string, () => Promise<SkillProcess>, (a: string) => ReturnType<typeof draftSet>];
+  // [name, start, hostile set, idle ms before RSS is read after a round]
+  type Entry = [string, () => Promise<SkillProcess>, (a: string) => ReturnType<typeof draftSet>, number?];
   const all: Entry[] = [
     [
       'draft',
@@ -221,24 +223,34 @@ export async function hostileAll(o: {
       () => startSkillProcess('sandbox', '@sarai/skill-sandbox', CONTAINER_ENV.sandbox),
       sandboxSet,
     ],
+    // V8 gives the heap of a 16 MiB JSON body back after some idle seconds (measured: 350 MiB right after the set,
+    // 105 MiB 15 s later), so the HTTP server's RSS is read after 10 s without requests (steady) and after up to 30 s
+    // (each round: as soon as it is within 32 MiB of steady).
+    ['serve', () => startServe(join(dir, 'serve-state')), serveSet, 30_000],
   ];
   const skills = all.filter(([name]) => !o.only || o.only.includes(name));
   try {
-    for (const [skill, start, makeSet] of skills) {
+    for (const [skill, start, makeSet, settleMs] of skills) {
       const p = await start();
       const { set, warm, close } = makeSet(p.address);
       try {
         const t0 = Date.now();
         for (let i = 0; i < 10; i++) await warm();
+        if (settleMs) await new Promise((r) => setTimeout(r, 10_000));
         const steadyMb = Math.round(p.rssMb());
         const outcomes: Record<string, number> = {};
         const afterRoundsMb: number[] = [];
         for (let r = 0; r < o.rounds; r++) {
           for (const h of set) {
-            const s = await h.send();
+            const got = await h.send();
+            // a violated expectation names its input
+            const s = got.startsWith('unexpected') ? `${h.name}: ${got}` : got;
             outcomes[s] = (outcomes[s] ?? 0) + 1;
           }
           for (let i = 0; i < 3; i++) await warm();
+          // up to settleMs idle, until RSS is within 32 MiB of steady (V8's memory reducer works in idle steps)
+          for (const t = Date.now(); settleMs && Date.now() - t < settleMs && p.rssMb() > steadyMb + 32;)
+            await new Promise((r) => setTimeout(r, 500));
           afterRoundsMb.push(Math.round(p.rssMb()));
         }
         reports.push({

@@ -6,6 +6,7 @@ import { Language, RunTestsRequest, connectSandbox } from '@sarai/sandbox-contra
 import { pictureOf } from '../crash/image-cache-writer.js';
 import { CONTAINER_ENV } from '../hostile/hostile.js';
 import { startSkillProcess, type SkillProcess } from '../skill-process.js';
+import { percentile, secondHalfSlope } from './stats.js';
 
 export interface SoakServiceReport {
   service: string;
@@ -18,21 +19,6 @@ export interface SoakServiceReport {
   rssEndMb: number;
   /** Least-squares slope of RSS over the run's second half, MiB per minute. */
   rssSlopeMbPerMin: number;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-function slope(points: Array<[number, number]>): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  const num = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
-  const den = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  return den === 0 ? 0 : num / den;
 }
 
 /**
@@ -136,7 +122,7 @@ export async function soak(o: {
         p99Ms: Math.round(percentile(lat, 99)),
         rssStartMb: Math.round(rssStart[p.name] ?? 0),
         rssEndMb: Math.round(p.rssMb()),
-        rssSlopeMbPerMin: Number(slope(samples.slice(Math.floor(samples.length / 2))).toFixed(2)),
+        rssSlopeMbPerMin: secondHalfSlope(samples),
       };
     });
   } finally {

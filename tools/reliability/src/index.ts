@@ -1,4 +1,4 @@
-// Public API of @sarai/reliability: crash-consistency, fuzz, chaos and soak harnesses (issue 15).
+// Public API of @sarai/reliability: crash-consistency, fuzz, hostile-input, chaos and soak harnesses (issue 15).
 export { CrashCheckError, type ReliabilityErrorCode } from './crash/errors.js';
 export { runCrashPoints, type CrashReport, type CrashRunOptions } from './crash/harness.js';
 export { CRASH_WRITERS, loadWriter } from './crash/writers.js';
@@ -16,3 +16,20 @@ export {
 } from './fuzz/targets.js';
 export { Values } from './fuzz/values.js';
 export { rssMbOf, skillMain, startSkillProcess, type SkillProcess } from './skill-process.js';
+export {
+  composeSoakTable,
+  hoursToLimit,
+  slopeWithinNoise,
+  soakCompose,
+  type ComposeSoakReport,
+  type ComposeSoakServiceReport,
+} from './compose/soak-compose.js';
+export {
+  SOAK_SERVICES,
+  upCompose,
+  type ComposeDeployment,
+  type ContainerState,
+} from './compose/deployment.js';
+export { containerMemory, type ContainerMemory } from './compose/memory.js';
+export { hostileAll, CONTAINER_ENV, type HostileReport } from './hostile/hostile.js';
+export { percentile, slope, slopeStdErr } from './soak/stats.js';

@@ -82,7 +82,13 @@ async function dockerInspect(id: string): Promise<ContainerState> {
  * network or volume is left behind.
  */
 export async function upCompose(
-  o: { startTimeoutMs?: number; env?: Record<string, string> } = {},
+  o: {
+    startTimeoutMs?: number;
+    /** Extra variables for the compose file's ${…} substitutions. */
+    env?: Record<string, string>;
+    /** Extra container environment per service (a compose override file next to the state, not an edit). */
+    serviceEnv?: Partial<Record<SoakService, Record<string, string>>>;
+  } = {},
 ): Promise<ComposeDeployment> {
   const { ensureModel } = await import('@sarai/skill-draft');
   const dir = await mkdtemp(join(tmpdir(), 'sarai-soak-compose-'));
@@ -116,8 +122,17 @@ export async function upCompose(
     SARAI_PROMETHEUS_PUBLISH: `127.0.0.1:${promPort}`,
     ...o.env,
   };
+  const files = ['-f', file];
+  if (o.serviceEnv) {
+    // JSON is YAML: an override file that only adds environment variables to some services
+    const services = Object.fromEntries(
+      Object.entries(o.serviceEnv).map(([svc, vars]) => [svc, { environment: vars }]),
+    );
+    await writeFile(join(dir, 'override.yml'), JSON.stringify({ version: '2.4', services }));
+    files.push('-f', join(dir, 'override.yml'));
+  }
   const compose = (...args: string[]) =>
-    run('docker-compose', ['-p', project, '-f', file, ...args], { env, maxBuffer: 16 * 1024 * 1024 });
+    run('docker-compose', ['-p', project, ...files, ...args], { env, maxBuffer: 16 * 1024 * 1024 });
   let downed: Promise<void> | undefined;
   const down = () =>
     (downed ??= (async () => {

@@ -61,6 +61,12 @@ export async function soakCompose(o: {
    * warmed-up working set.
    */
   freshPictures?: boolean;
+  /**
+   * skill-image's CACHE_MAX_ENTRIES for the run (default 2000, the image's default is 20 000): with never-seen
+   * pictures the cache reaches its limit within the first minutes and evicts from then on, so the second half
+   * measures the steady state with eviction instead of an index still filling.
+   */
+  imageCacheEntries?: number;
   /** Progress lines (start-up, every minute). */
   say?: (line: string) => void;
 }): Promise<ComposeSoakReport> {
@@ -68,7 +74,9 @@ export async function soakCompose(o: {
   const sampleSeconds = o.sampleSeconds ?? 5;
   const say = o.say ?? (() => undefined);
   const t00 = Date.now();
-  const d = await upCompose();
+  const d = await upCompose({
+    serviceEnv: { 'skill-image': { CACHE_MAX_ENTRIES: String(o.imageCacheEntries ?? 2000) } },
+  });
   say(`compose project ${d.project} healthy in ${Math.round((Date.now() - t00) / 1000)} s`);
   const traffic: ServiceTraffic[] = [];
   try {

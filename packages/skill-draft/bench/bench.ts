@@ -206,6 +206,37 @@ async function llamaBenchBatch(bin: string | undefined, model: string, k: number
   return rows.find((r) => r.n_prompt === k && r.n_gen === 0)?.avg_ts ?? NaN;
 }
 
+/**
+ * llama.cpp's own multi-sequence decode (llama-batched-bench, built next to llama-bench): aggregate generation tok/s
+ * of `k` sequences decoding together (16-token prompts, 64 tokens each, no flash attention as in the service), for
+ * k = 1 and `k`. Their ratio is the most `k` concurrent streams can gain on this machine with this build.
+ */
+async function llamaBatched(bin: string | undefined, model: string, k: number): Promise<[number, number]> {
+  if (!bin) return [NaN, NaN];
+  const batched = join(bin, '..', 'llama-batched-bench');
+  if (!existsSync(batched)) return [NaN, NaN];
+  // llama.cpp logs to stderr; the jsonl rows are the stdout lines that parse.
+  const { stdout } = await run(
+    batched,
+    [
+      ...['-m', model, '-t', String(THREADS), '-c', '2048', '-b', '512', '-ub', '512'],
+      ...['-npp', '16', '-ntg', '64', '-npl', `1,${k}`, '-fa', 'off', '--output-format', 'jsonl'],
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const rows = stdout
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as { pl: number; speed_tg: number }];
+      } catch {
+        return [];
+      }
+    })
+    .filter((r) => typeof r.pl === 'number');
+  return [rows.find((r) => r.pl === 1)?.speed_tg ?? NaN, rows.find((r) => r.pl === k)?.speed_tg ?? NaN];
+}
+
 // ---------- sections ----------
 
 async function concurrency(s: Service, streams: number): Promise<number> {
@@ -450,13 +481,24 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         `${f2(un / base)} (stream ${f2(st / base)})`,
       ]);
     }
-    // llama.cpp's batching ceiling, measured next to the streams (same load): pp4 ÷ tg.
+    // llama.cpp's batching ceilings, measured next to the streams (same load): its own 4-sequence decode ÷ one
+    // sequence (llama-batched-bench), and one 4-token llama_decode ÷ tg (llama-bench pp4).
     const pp4 = await llamaBenchBatch(bench, file, 4).catch(() => NaN);
     const ceiling = pp4 / median(lb);
+    const [b1, b4] = await llamaBatched(bench, file, 4).catch((): [number, number] => [NaN, NaN]);
+    for (const f of flavours) (inproc[f] as InProc).close();
+    // 1, 2 and 4 streams interleaved round by round (load from other work hits each alike); medians.
+    const streams: Record<string, number[][]> = {};
+    for (const f of flavours) streams[f] = [[], [], []];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const f of flavours) {
+        for (const [i, k] of [1, 2, 4].entries()) {
+          (streams[f] as number[][])[i]?.push(await concurrency(services[f] as Service, k));
+        }
+      }
+    }
     for (const f of flavours) {
-      (inproc[f] as InProc).close();
-      const agg: number[] = [];
-      for (const k of [1, 2, 4]) agg.push(await concurrency(services[f] as Service, k));
+      const agg = (streams[f] as number[][]).map(median);
       (R.concurrency[type] ??= {})[f] = {
         streams1: agg[0] as number,
         streams2: agg[1] as number,
@@ -464,9 +506,12 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         ratio4to1: (agg[2] as number) / (agg[0] as number),
         llamaBenchPp4: pp4,
         llamaCeiling4to1: ceiling,
+        llamaBatched1: b1,
+        llamaBatched4: b4,
+        llamaBatchedCeiling4to1: b4 / b1,
       };
       concurrencyRows.push(
-        `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} | ${f1(pp4)} (${f2(ceiling)}) |`,
+        `| ${type} | ${f} | ${agg.map(f1).join(' | ')} | ${f2((agg[2] as number) / (agg[0] as number))} | ${f1(b1)} / ${f1(b4)} (${f2(b4 / b1)}) | ${f1(pp4)} (${f2(ceiling)}) |`,
       );
       await (services[f] as Service).close();
     }
@@ -478,8 +523,8 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     '',
   );
   lines.push(
-    '| file | binaries | 1 stream tok/s | 2 streams | 4 streams | 4 ÷ 1 | llama-bench pp4 tok/s (÷ tg: llama.cpp ceiling for 4 ÷ 1) |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| file | binaries | 1 stream tok/s | 2 streams | 4 streams | 4 ÷ 1 | llama-batched-bench 1 / 4 sequences tok/s (4 ÷ 1: llama.cpp ceiling) | llama-bench pp4 tok/s (÷ tg) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   lines.push(...concurrencyRows);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds llama.cpp's `llama-bench` from the source bundled in node-llama-cpp's npm package (offline: git + cmake + g++),
+// Builds llama.cpp's `llama-bench` and `llama-batched-bench` (next to it) from the source bundled in node-llama-cpp's npm package (offline: git + cmake + g++),
 // once, into a cache directory outside git. Prints the binary's path on stdout.
 //   node bench/build-llama-bench.mjs [--force]
 // Env: SARAI_LLAMA_CACHE (default ~/.cache/sarai-draft).
@@ -21,6 +21,8 @@ const root = join(cache, `llama.cpp-${info.tag}`);
 const src = join(root, 'src');
 const build = join(root, 'build');
 const binary = join(build, 'bin', 'llama-bench');
+const batched = join(build, 'bin', 'llama-batched-bench');
+const TARGETS = ['llama-bench', 'llama-batched-bench'];
 
 const log = (m) => process.stderr.write(`build-llama-bench: ${m}\n`);
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 2, 'inherit'], ...opts });
@@ -30,8 +32,11 @@ export function llamaBenchPath() {
 }
 
 if (process.argv.includes('--force')) rmSync(root, { recursive: true, force: true });
-if (existsSync(binary)) {
+if (existsSync(binary) && existsSync(batched)) {
   log(`cached: ${binary}`);
+} else if (existsSync(binary)) {
+  log('building llama-batched-bench next to the cached llama-bench');
+  run('cmake', ['--build', build, '--target', 'llama-batched-bench', '-j', String(availableParallelism())]);
 } else {
   for (const tool of ['git', 'cmake', 'g++']) {
     try {
@@ -70,7 +75,7 @@ if (existsSync(binary)) {
     '-DLLAMA_BUILD_SERVER=OFF',
     '-DGGML_NATIVE=ON',
   ]);
-  log(`building llama-bench with ${availableParallelism()} jobs`);
+  log(`building ${TARGETS.join(' and ')} with ${availableParallelism()} jobs`);
   run('nice', [
     '-n',
     '10',
@@ -78,7 +83,7 @@ if (existsSync(binary)) {
     '--build',
     build,
     '--target',
-    'llama-bench',
+    ...TARGETS,
     '-j',
     String(availableParallelism()),
   ]);

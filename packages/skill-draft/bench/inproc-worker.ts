@@ -25,7 +25,8 @@ const llama = await getLlama({
     : {}),
 });
 const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
-const context = await model.createContext({ contextSize: 1024, threads });
+// Flash attention as the service (FLASH_ATTENTION defaults to true) and llama-bench (-fa auto) run it.
+const context = await model.createContext({ contextSize: 1024, threads, flashAttention: true });
 const sequence = context.getSequence();
 const prompt = model.tokenize('The quick brown fox jumps over the lazy dog.');
 

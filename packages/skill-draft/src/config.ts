@@ -107,7 +107,11 @@ export const draftConfigSchema = commonConfigSchema
      * the next swap loads a fresh model instance and disposes the old one when its generations finish.
      */
     ADAPTERS_PER_MODEL: int(1, 64).default(4),
-    FLASH_ATTENTION: bool.default(false),
+    /**
+     * llama.cpp's fused attention kernel: on by default (also what llama-bench's `-fa auto` picks on a CPU); on 2
+     * Zen 4 cores it decodes ~3 % faster for one stream and ~8 % faster for 4 batched streams (Q4_0 0.5B).
+     */
+    FLASH_ATTENTION: bool.default(true),
     /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
     LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
     /** Entry point of the OpenMP node-llama-cpp copy (default: where scripts/openmp-binaries.mjs puts it). */

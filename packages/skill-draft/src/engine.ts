@@ -135,7 +135,7 @@ export class DraftEngine {
       maxTokensLimit: Math.min(1024, opts.contextSize - 1),
       adapters: [],
       activeAdapter: '',
-      flashAttention: false,
+      flashAttention: true,
       useMmap: true,
       ignoreEos: false,
       promptChunk: 128,

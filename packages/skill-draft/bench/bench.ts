@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { runBench, type BenchContext } from '@sarai/formats';
 import { connectSkill, grpcHealthV1, type GenReq, type SkillConnection } from '@sarai/proto';
+import { hardenedRunArgs } from '@sarai/testkit';
 // The benchmark measures the package as built (dist), resolved through its own exports.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { DraftEngine, availableCores, ensureModel } from '@sarai/skill-draft';
@@ -296,23 +297,7 @@ async function container(model: string, binaries: string) {
     '-d',
     '--name',
     name,
-    '--read-only',
-    '--tmpfs',
-    '/tmp:size=64m,mode=1777',
-    '--cap-drop',
-    'ALL',
-    '--security-opt',
-    'no-new-privileges:true',
-    '--cpus',
-    '2',
-    '--memory',
-    '800m',
-    '--memory-swap',
-    '800m',
-    '--pids-limit',
-    '128',
-    '--user',
-    '1000:1000',
+    ...hardenedRunArgs({ cpus: 2, memoryMiB: 800, pidsLimit: 128 }),
     '-e',
     'IGNORE_EOS=true',
     '-e',

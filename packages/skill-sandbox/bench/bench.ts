@@ -4,6 +4,7 @@
 import { connectSandbox, Language, type RunTestsRequest } from '@sarai/sandbox-contract';
 import { runBench, type BenchContext } from '@sarai/formats';
 import { startSkill } from '@sarai/skill-runtime';
+import { hardenedRunArgs } from '@sarai/testkit';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
@@ -109,25 +110,7 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
       '--rm',
       '--name',
       name,
-      '--network',
-      'none',
-      '--read-only',
-      '--tmpfs',
-      '/tmp:size=64m,mode=1777',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges:true',
-      '--cpus',
-      '1',
-      '--memory',
-      '512m',
-      '--memory-swap',
-      '512m',
-      '--pids-limit',
-      '64',
-      '--user',
-      '1000:1000',
+      ...hardenedRunArgs({ cpus: 1, memoryMiB: 512, pidsLimit: 64, networkNone: true }),
       '-v',
       `${dir}:/run/sarai`,
       image,

@@ -1,5 +1,6 @@
 export { TestkitError, type TestkitErrorCode } from './errors.js';
 export { DEFAULT_HARDENING, resolveHardening, type Hardening, type HardeningOptions } from './hardening.js';
+export { hardenedRunArgs } from './docker-run-args.js';
 export {
   HardenedContainer,
   ensureDockerAvailable,

@@ -7,12 +7,12 @@
 // every graph it computes (every decoded token). With 2 threads on a busy 2-core machine the new thread often waits
 // for a core while the calling thread spins at the first barrier; decode then collapses. OpenMP keeps its team alive.
 // Portable CPU code, no -march=native, one build per x86-64 level (OPENMP_VARIANTS in src/engine/bindings.ts, best
-// first): x86-64-v4 (AVX-512: Skylake-SP, Ice Lake, Zen 4 and later) and x86-64-v3 (AVX2, FMA, F16C, BMI2: every x86-64
-// server CPU since Haswell/Excavator, 2013–15). The engine loads the best one the CPU runs (variant backends chosen at
-// run time); on a CPU without x86-64-v3 it falls back to the prebuilt binaries (src/engine/cpu-level.ts). The v4 build
-// is what makes batching pay: llama.cpp's own 4-sequence decode gains 2.4× over one sequence with AVX-512 code on a
-// Zen 4 box and only 1.35× with AVX2 code. ggml's GGML_CPU_ALL_VARIANTS would build ggml-cpu 14 times (~14× the
-// compile time on 2 cores), so only these two levels are built.
+// first): x86-64-v4-vnni (AVX-512 + VNNI: Cascade Lake, Ice Lake, Zen 4 and later) and x86-64-v3 (AVX2, FMA, F16C, BMI2:
+// every x86-64 server CPU since Haswell/Excavator, 2013–15). The engine loads the best one the CPU runs (variant
+// backends chosen at run time); on a CPU without x86-64-v3 it falls back to the prebuilt binaries
+// (src/engine/cpu-level.ts). AVX-512 is what makes batching pay: llama.cpp's own 4-sequence decode gains 2.4× over one
+// sequence with AVX-512 code on a Zen 4 box and only 1.35× with AVX2 code. ggml's GGML_CPU_ALL_VARIANTS would build
+// ggml-cpu 14 times (~14× the compile time on 2 cores), so only these two levels are built.
 // The build is cached by its inputs (node-llama-cpp version, llama.cpp release, cmake options, compiler): the cache
 // folder's name carries their hash, so a change of any input builds anew and an unchanged one is reused.
 // Build output goes to stderr; stdout carries exactly one line: the module path of the built copy.

@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as nodeLlamaCpp from 'node-llama-cpp';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { DraftError } from '../errors.js';
-import { X86_64_V3_FLAGS, X86_64_V4_FLAGS, missingCpuFlags } from './cpu-level.js';
+import { X86_64_V3_FLAGS, X86_64_V4_VNNI_FLAGS, missingCpuFlags } from './cpu-level.js';
 
 /** cmake options shared by every OpenMP build: OpenMP threads, portable code (no -march=native). */
 const OPENMP_BASE = {
@@ -24,7 +24,7 @@ const OPENMP_BASE = {
  */
 export interface OpenmpVariant {
   /** x86-64 micro-architecture level the code is compiled for. */
-  readonly name: 'x86-64-v4' | 'x86-64-v3';
+  readonly name: 'x86-64-v4-vnni' | 'x86-64-v3';
   /** cmake options of the build (scripts/openmp-binaries.mjs builds with them, the engine loads by them). */
   readonly cmakeOptions: Readonly<Record<string, string>>;
   /** /proc/cpuinfo flags a CPU needs to run it. */
@@ -33,12 +33,17 @@ export interface OpenmpVariant {
 
 /**
  * The OpenMP builds the image ships, best first; the engine loads the first one this CPU runs (variant backends
- * chosen at run time). x86-64-v4 (AVX-512) matters for batching: on a Zen 4 box llama.cpp's 4-sequence decode gains
- * 2.4× over one sequence with it and 1.35× with AVX2 code (llama-batched-bench, Q4_0); single-stream decode is about
- * the same. scripts/openmp-binaries.mjs imports this list.
+ * chosen at run time). AVX-512 matters for batching: on a Zen 4 box llama.cpp's 4-sequence decode gains 2.4–2.6× over
+ * one sequence with AVX-512 code and 1.35× with AVX2 code (llama-batched-bench, Q4_0); VNNI adds ~5 % to single-stream
+ * decode (the quantised dot products). A CPU with AVX-512 but no VNNI (Skylake-SP) runs the x86-64-v3 build.
+ * scripts/openmp-binaries.mjs imports this list.
  */
 export const OPENMP_VARIANTS: readonly OpenmpVariant[] = [
-  { name: 'x86-64-v4', cmakeOptions: { ...OPENMP_BASE, GGML_AVX512: 'ON' }, cpuFlags: X86_64_V4_FLAGS },
+  {
+    name: 'x86-64-v4-vnni',
+    cmakeOptions: { ...OPENMP_BASE, GGML_AVX512: 'ON', GGML_AVX512_VNNI: 'ON' },
+    cpuFlags: X86_64_V4_VNNI_FLAGS,
+  },
   { name: 'x86-64-v3', cmakeOptions: { ...OPENMP_BASE, GGML_AVX512: 'OFF' }, cpuFlags: X86_64_V3_FLAGS },
 ];
 

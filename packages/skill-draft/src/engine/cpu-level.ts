@@ -13,6 +13,9 @@ export const X86_64_V4_FLAGS = [
   'avx512vl',
 ] as const;
 
+/** x86-64-v4 plus AVX-512 VNNI (Cascade Lake, Ice Lake, Sapphire Rapids, Zen 4 and later). */
+export const X86_64_V4_VNNI_FLAGS = [...X86_64_V4_FLAGS, 'avx512_vnni'] as const;
+
 /** This CPU's flags from /proc/cpuinfo (empty off x86-64 or without a readable /proc/cpuinfo). */
 export function cpuFlags(cpuinfo?: string): Set<string> {
   let text = cpuinfo;

@@ -6,17 +6,23 @@ const ZEN4 =
 const HASWELL = 'flags\t\t: fpu sse4_2 avx avx2 fma f16c bmi2\n';
 const SANDY = 'flags\t\t: fpu sse4_2 avx\n';
 const options = (name: string) => ({ ...OPENMP_VARIANTS.find((v) => v.name === name)?.cmakeOptions });
-const v4 = options('x86-64-v4');
+const v4 = options('x86-64-v4-vnni');
 const v3 = options('x86-64-v3');
 
 describe('chooseOpenmpVariant', () => {
   it('loads the AVX-512 build on an x86-64-v4 CPU when it is built', async () => {
     const c = await chooseOpenmpVariant('/m/index.js', { cpuinfo: ZEN4, builtOptions: [v3, v4] });
-    expect('variant' in c && c.variant.name).toBe('x86-64-v4');
+    expect('variant' in c && c.variant.name).toBe('x86-64-v4-vnni');
   });
 
   it('falls back to the AVX2 build on an x86-64-v4 CPU when only that one is built', async () => {
     const c = await chooseOpenmpVariant('/m/index.js', { cpuinfo: ZEN4, builtOptions: [v3] });
+    expect('variant' in c && c.variant.name).toBe('x86-64-v3');
+  });
+
+  it('runs the AVX2 build on an AVX-512 CPU without VNNI (Skylake-SP)', async () => {
+    const skx = ZEN4.replace(' avx512_vnni', '');
+    const c = await chooseOpenmpVariant('/m/index.js', { cpuinfo: skx, builtOptions: [v4, v3] });
     expect('variant' in c && c.variant.name).toBe('x86-64-v3');
   });
 

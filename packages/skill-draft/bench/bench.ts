@@ -472,18 +472,15 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     const ceiling = pp4 / median(lb);
     const [b1, b4] = await llamaBatched(bench, file, 4).catch((): [number, number] => [NaN, NaN]);
     for (const f of flavours) (inproc[f] as InProc).close();
-    // 1, 2 and 4 streams interleaved round by round (load from other work hits each alike); medians.
-    const streams: Record<string, number[][]> = {};
-    for (const f of flavours) streams[f] = [[], [], []];
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const f of flavours) {
-        for (const [i, k] of [1, 2, 4].entries()) {
-          (streams[f] as number[][])[i]?.push(await concurrency(services[f] as Service, k));
-        }
-      }
-    }
     for (const f of flavours) {
-      const agg = (streams[f] as number[][]).map(median);
+      // One flavour at a time, the other service closed (its idle threads must not share the cores); within it, 1, 2
+      // and 4 streams interleaved round by round so that load from other work hits each alike; medians.
+      const rounds: number[][] = [[], [], []];
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, k] of [1, 2, 4].entries())
+          rounds[i]?.push(await concurrency(services[f] as Service, k));
+      }
+      const agg = rounds.map(median);
       (R.concurrency[type] ??= {})[f] = {
         streams1: agg[0] as number,
         streams2: agg[1] as number,

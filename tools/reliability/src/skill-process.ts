@@ -101,19 +101,35 @@ export async function startSkillProcess(
   } finally {
     conn.close();
   }
+  return processHandle({ name, address, child, exited: () => exited, stderr: () => err, graceMs: 15_000 });
+}
+
+/**
+ * The {@link SkillProcess} handle of a started child: RSS and peak from /proc, liveness, the stderr tail, and `stop`
+ * (SIGTERM, SIGKILL after `graceMs`).
+ */
+export function processHandle(o: {
+  name: string;
+  address: string;
+  child: ChildProcess;
+  exited: () => boolean;
+  stderr: () => string;
+  graceMs: number;
+}): SkillProcess {
+  const { child } = o;
   return {
-    name,
-    address,
+    name: o.name,
+    address: o.address,
     child,
     rssMb: () => rssMbOf(child.pid),
     peakRssMb: () => rssMbOf(child.pid, 'VmHWM'),
-    alive: () => !exited,
-    stderr: () => err,
+    alive: () => !o.exited(),
+    stderr: o.stderr,
     async stop() {
-      if (exited) return;
+      if (o.exited()) return;
       const done = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const t = setTimeout(() => child.kill('SIGKILL'), o.graceMs);
       await done;
       clearTimeout(t);
     },

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { CrashCheckError } from '../crash/errors.js';
-import { rssMbOf, type SkillProcess } from '../skill-process.js';
+import { processHandle, type SkillProcess } from '../skill-process.js';
 import { workspaceRoot } from '../workspace.js';
 
 const API_KEY = 'hostile-key';
@@ -49,23 +49,14 @@ export async function startServe(stateDir: string): Promise<SkillProcess> {
       reject(new CrashCheckError('serve', `exited before listening: ${err}`, 'RELIABILITY_CHILD_FAILED'));
     });
   });
-  return {
+  return processHandle({
     name: 'serve',
     address: url,
     child,
-    rssMb: () => rssMbOf(child.pid),
-    peakRssMb: () => rssMbOf(child.pid, 'VmHWM'),
-    alive: () => !exited,
+    exited: () => exited,
     stderr: () => err,
-    async stop() {
-      if (exited) return;
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await done;
-      clearTimeout(t);
-    },
-  };
+    graceMs: 20_000,
+  });
 }
 
 interface Answer {

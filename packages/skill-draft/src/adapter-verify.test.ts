@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,12 +8,13 @@ import { TINY_MODEL } from './test-support/models.js';
 import {
   fileSha256,
   publishTestAdapter,
-  runTrainer,
-  testKey,
+  trainedAdapterFixture,
   type TestKey,
+  type TrainedAdapterFixture,
 } from './test-support/adapters.js';
 
 describe('verifyAdapter', () => {
+  let fx: TrainedAdapterFixture;
   let dir: string;
   let key: TestKey;
   let other: TestKey;
@@ -22,19 +22,11 @@ describe('verifyAdapter', () => {
   let trained: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sarai-draft-verify-'));
-    [key, other] = await Promise.all([testKey(), testKey('someone else')]);
-    base = { sha256: await fileSha256(TINY_MODEL), architecture: 'qwen2' };
-    // Real output of the nightly trainer: its manifest format and signature are what skill-draft must accept.
-    trained = await runTrainer({
-      adaptersDir: join(dir, 'trained'),
-      baseModelPath: TINY_MODEL,
-      privateKeyArmored: key.pair.privateKeyArmored,
-      workDir: join(dir, 'work'),
-    });
+    fx = await trainedAdapterFixture(TINY_MODEL, 'sarai-draft-verify-');
+    ({ dir, key, other, base, trained } = fx);
   });
   afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fx?.dispose();
   });
 
   it('accepts an adapter published by the real trainer and reports its identity', async () => {

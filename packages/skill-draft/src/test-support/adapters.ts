@@ -3,7 +3,8 @@
 // published in the trainer's order (signature, manifest, then the adapter, each by rename).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -260,4 +261,32 @@ export async function runTrainer(o: {
   if (dirname(result.artifacts.adapter) !== o.adaptersDir)
     throw new Error(`unexpected path ${result.artifacts.adapter}`);
   return result.artifacts.adapter;
+}
+
+/** A temp dir with an adapter published by the real trainer, the key that signed it, an untrusted key and the base. */
+export interface TrainedAdapterFixture {
+  dir: string;
+  key: TestKey;
+  other: TestKey;
+  base: { sha256: string; architecture: string };
+  trained: string;
+  dispose(): Promise<void>;
+}
+
+/** Sets up a {@link TrainedAdapterFixture} in a fresh temp dir named after `prefix` (tests of the verifier). */
+export async function trainedAdapterFixture(
+  baseModelPath: string,
+  prefix: string,
+): Promise<TrainedAdapterFixture> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const [key, other] = await Promise.all([testKey(), testKey('someone else')]);
+  const base = { sha256: await sha256File(baseModelPath), architecture: 'qwen2' };
+  // Real output of the nightly trainer: its manifest format and signature are what skill-draft must accept.
+  const trained = await runTrainer({
+    adaptersDir: join(dir, 'trained'),
+    baseModelPath,
+    privateKeyArmored: key.pair.privateKeyArmored,
+    workDir: join(dir, 'work'),
+  });
+  return { dir, key, other, base, trained, dispose: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -68,20 +68,13 @@ export async function startSkillProcess(
         ? err + d.toString()
         : `${err.slice(0, 3000)}\n…\n${(err.slice(3000) + d.toString()).slice(-1000)}`;
   });
-  let exited = false;
-  // The skill never outlives the harness (a harness killed or crashing mid-run leaves no orphan).
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  child.once('exit', () => {
-    exited = true;
-    process.removeListener('exit', reap);
-  });
+  const exited = reapOnExit(child);
   const address = `127.0.0.1:${port}`;
   const conn = connectSkill(address);
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   try {
     for (;;) {
-      if (exited)
+      if (exited())
         throw new CrashCheckError(name, `exited before serving: ${err.trim()}`, 'RELIABILITY_CHILD_FAILED');
       const ok = await conn.grpcHealth
         .check({ service: '' }, { timeout: 1000 })
@@ -101,7 +94,22 @@ export async function startSkillProcess(
   } finally {
     conn.close();
   }
-  return processHandle({ name, address, child, exited: () => exited, stderr: () => err, graceMs: 15_000 });
+  return processHandle({ name, address, child, exited, stderr: () => err, graceMs: 15_000 });
+}
+
+/**
+ * Makes sure `child` never outlives this process (a harness killed or crashing mid-run leaves no orphan: SIGKILL on
+ * exit); returns whether the child has exited.
+ */
+export function reapOnExit(child: ChildProcess): () => boolean {
+  let exited = false;
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => {
+    exited = true;
+    process.removeListener('exit', reap);
+  });
+  return () => exited;
 }
 
 /**

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { CrashCheckError } from '../crash/errors.js';
-import { processHandle, type SkillProcess } from '../skill-process.js';
+import { processHandle, reapOnExit, type SkillProcess } from '../skill-process.js';
 import { workspaceRoot } from '../workspace.js';
 
 const API_KEY = 'hostile-key';
@@ -23,13 +23,7 @@ export async function startServe(stateDir: string): Promise<SkillProcess> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  let exited = false;
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  child.once('exit', () => {
-    exited = true;
-    process.removeListener('exit', reap);
-  });
+  const exited = reapOnExit(child);
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(
       () =>
@@ -53,7 +47,7 @@ export async function startServe(stateDir: string): Promise<SkillProcess> {
     name: 'serve',
     address: url,
     child,
-    exited: () => exited,
+    exited,
     stderr: () => err,
     graceMs: 20_000,
   });

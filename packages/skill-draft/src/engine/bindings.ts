@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as nodeLlamaCpp from 'node-llama-cpp';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { DraftError } from '../errors.js';
-import { X86_64_V3_FLAGS, X86_64_V4_VNNI_FLAGS, missingCpuFlags } from './cpu-level.js';
+import { X86_64_V3_FLAGS, X86_64_V4_VNNI_FLAGS, cpuFlags, missingCpuFlags } from './cpu-level.js';
 
 /** cmake options shared by every OpenMP build: OpenMP threads, portable code (no -march=native). */
 const OPENMP_BASE = {
@@ -58,8 +58,12 @@ function ownPackageDir(): string {
 
 /** True when a local build sits in node-llama-cpp's own `llama/localBuilds` (the image stages the OpenMP one there). */
 export function hasOwnLocalBuild(): boolean {
-  const dir = join(ownPackageDir(), 'llama', 'localBuilds');
-  return existsSync(dir) && readdirSync(dir).some((d) => existsSync(join(dir, d, 'buildDone.status')));
+  return localBuilds(ownLocalBuildsDir()).length > 0;
+}
+
+/** node-llama-cpp's own `llama/localBuilds` folder. */
+function ownLocalBuildsDir(): string {
+  return join(ownPackageDir(), 'llama', 'localBuilds');
 }
 
 /**
@@ -129,9 +133,10 @@ export async function chooseOpenmpVariant(
   openmpModule?: string,
   probe: { cpuinfo?: string; builtOptions?: Array<Record<string, string>> } = {},
 ): Promise<OpenmpChoice> {
-  const runnable = OPENMP_VARIANTS.filter((v) => missingCpuFlags(v.cpuFlags, probe.cpuinfo).length === 0);
+  const flags = cpuFlags(probe.cpuinfo);
+  const runnable = OPENMP_VARIANTS.filter((v) => missingCpuFlags(v.cpuFlags, flags).length === 0);
   if (runnable.length === 0) {
-    const missing = missingCpuFlags(X86_64_V3_FLAGS, probe.cpuinfo);
+    const missing = missingCpuFlags(X86_64_V3_FLAGS, flags);
     return {
       reason: `LLAMA_BINARIES=openmp needs an x86-64-v3 CPU; this one lacks ${missing.join(', ')}: using the prebuilt binaries`,
     };
@@ -139,8 +144,9 @@ export async function chooseOpenmpVariant(
   let module: string | undefined = openmpModule;
   let built = probe.builtOptions;
   if (!built) {
-    if (openmpModule === undefined && hasOwnLocalBuild()) {
-      built = localBuilds(join(ownPackageDir(), 'llama', 'localBuilds')).map((b) => b.cmakeOptions);
+    const own = openmpModule === undefined ? localBuilds(ownLocalBuildsDir()) : [];
+    if (own.length > 0) {
+      built = own.map((b) => b.cmakeOptions);
     } else {
       module = openmpModule ?? (await defaultOpenmpModule());
       built = localBuilds(localBuildsOf(module)).map((b) => b.cmakeOptions);

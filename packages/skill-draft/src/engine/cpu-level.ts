@@ -31,10 +31,13 @@ export function cpuFlags(cpuinfo?: string): Set<string> {
 }
 
 /**
- * The flags of `required` this CPU lacks (empty: code built for them runs here). Off x86-64 or without a readable
- * /proc/cpuinfo every flag counts as missing.
+ * The flags of `required` this CPU lacks (empty: code built for them runs here); `cpuinfo` is /proc/cpuinfo's text or
+ * flags already read with {@link cpuFlags}. Off x86-64 or without a readable /proc/cpuinfo every flag counts as missing.
  */
-export function missingCpuFlags(required: readonly string[] = X86_64_V3_FLAGS, cpuinfo?: string): string[] {
-  const flags = cpuFlags(cpuinfo);
+export function missingCpuFlags(
+  required: readonly string[] = X86_64_V3_FLAGS,
+  cpuinfo?: string | ReadonlySet<string>,
+): string[] {
+  const flags = typeof cpuinfo === 'object' ? cpuinfo : cpuFlags(cpuinfo);
   return required.filter((f) => !flags.has(f));
 }

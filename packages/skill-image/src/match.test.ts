@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYOUT_VERSION } from './cache.js';
 import { keysFromThumbnail, mirrorCloser, samePicture, THUMB_SIZE } from './features.js';
+import { cacheEntryDir, variantRecord, variantsOf, writeEntryFile } from './test-support/cache-entries.js';
 import { removeTempDirs, startHarness, tempDir, type Harness } from './test-support/harness.js';
 import {
   ALPHA_PATTERNS,
@@ -214,37 +215,24 @@ describe('cache format upgrade', () => {
       const { createHash } = await import('node:crypto');
       const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
       const id = sha(a).slice(0, 32);
-      const entryDir = path.join(dir, 'e', id.slice(0, 2), id);
-      await fs.mkdir(entryDir, { recursive: true });
+      const entryDir = await cacheEntryDir(dir, id);
       const out = await sharp(a).webp().toBuffer();
       await fs.writeFile(path.join(entryDir, 'webp-q80-d1024.webp'), out);
-      await fs.writeFile(
-        path.join(entryDir, 'entry.json'),
-        JSON.stringify({
-          layout: oldLayout,
-          id,
-          phash: '0'.repeat(64),
-          width: W,
-          height: H,
-          colour: Buffer.alloc(192, 255).toString('base64'),
-          detail: Buffer.alloc(3072, 255).toString('base64'),
-          contents: [sha(a), sha(b)],
-          variants: {
-            'webp-q80-d1024': {
-              file: 'webp-q80-d1024.webp',
-              format: 'webp',
-              quality: 80,
-              maxDimension: 1024,
-              width: W,
-              height: H,
-              bytes: out.length,
-              createdAt: Date.now(),
-            },
-          },
-          createdAt: Date.now(),
-          lastAccess: Date.now(),
-        }),
-      );
+      await writeEntryFile(dir, {
+        layout: oldLayout,
+        id,
+        phash: '0'.repeat(64),
+        width: W,
+        height: H,
+        colour: Buffer.alloc(192, 255).toString('base64'),
+        detail: Buffer.alloc(3072, 255).toString('base64'),
+        contents: [sha(a), sha(b)],
+        variants: variantsOf(
+          variantRecord({ width: W, height: H, bytes: out.length, createdAt: Date.now() }),
+        ),
+        createdAt: Date.now(),
+        lastAccess: Date.now(),
+      });
       await fs.writeFile(path.join(dir, 'skill-image-cache.json'), JSON.stringify({ layout: oldLayout }));
       const h = await startHarness({ dir });
       try {

@@ -13,6 +13,7 @@ import {
   variantFiles,
   type Harness,
 } from './test-support/harness.js';
+import { cacheEntryDir, variantRecord, variantsOf, writeEntryFile } from './test-support/cache-entries.js';
 
 const jpeg = (family: Family, seed: number, q = 90, size?: [number, number]) =>
   encode(scene({ family, seed, ...(size ? { width: size[0], height: size[1] } : {}) }), 'jpeg', q);
@@ -424,43 +425,21 @@ describe('persistence and the host fallback', () => {
     // Tamper with the volume while the service is down: an entry whose variant is a symlink out of the root,
     // and one whose file name tries to escape.
     const evilId = 'f'.repeat(32);
-    const evilDir = path.join(dir, 'e', 'ff', evilId);
-    await fs.mkdir(evilDir, { recursive: true });
+    const evilDir = await cacheEntryDir(dir, evilId);
     await fs.symlink('/etc/passwd', path.join(evilDir, 'webp-q80-d1024.webp'));
     const firstEntry = JSON.parse(
       await fs.readFile(path.join(dir, path.dirname(first.webpPath), 'entry.json'), 'utf8'),
     ) as Record<string, unknown>;
-    await fs.writeFile(
-      path.join(evilDir, 'entry.json'),
-      JSON.stringify({
-        ...firstEntry,
-        id: evilId,
-        phash: 'f0'.repeat(32),
-        contents: ['0'.repeat(64)],
-        variants: {
-          'webp-q80-d1024': {
-            file: 'webp-q80-d1024.webp',
-            format: 'webp',
-            quality: 80,
-            maxDimension: 1024,
-            width: 1,
-            height: 1,
-            bytes: 1,
-            createdAt: 0,
-          },
-          'png-q0-d1024': {
-            file: '../../../../etc/passwd',
-            format: 'png',
-            quality: 0,
-            maxDimension: 1024,
-            width: 1,
-            height: 1,
-            bytes: 1,
-            createdAt: 0,
-          },
-        },
-      }),
-    );
+    await writeEntryFile(dir, {
+      ...firstEntry,
+      id: evilId,
+      phash: 'f0'.repeat(32),
+      contents: ['0'.repeat(64)],
+      variants: variantsOf(
+        variantRecord(),
+        variantRecord({ file: '../../../../etc/passwd', format: 'png', quality: 0 }),
+      ),
+    });
 
     const b = await startHarness({ dir });
     try {

@@ -1,10 +1,7 @@
 import { existsSync } from 'node:fs';
 import { commonConfigSchema, parseEnvConfig } from '@sarai/skill-runtime';
 import { z } from 'zod';
-import { availableCores } from './cpu.js';
-
-const bool = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off', ''] });
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+import { envBool as bool, envInt as int, modelEnvShape } from './model-env.js';
 
 /** One adapter variant: a name clients select with GenReq.adapter, and the LoRA files stacked on the base model. */
 export interface AdapterSpec {
@@ -50,15 +47,9 @@ export function parseAdapters(raw: string): AdapterSpec[] {
 /** Environment of the draft skill (on top of HOST, PORT, METRICS_PORT, LOG_LEVEL, LOG_PROMPTS, ...). */
 export const draftConfigSchema = commonConfigSchema
   .extend({
-    /** GGUF model file (e.g. /models/qwen2.5-0.5b-instruct-q4_0.gguf). */
-    MODEL_PATH: z
-      .string()
-      .min(1, 'set MODEL_PATH to a GGUF model file')
-      .refine((p) => existsSync(p), 'no such file (mount the model file, e.g. read-only at /models)'),
+    ...modelEnvShape,
     /** Model identity reported in GenReply.model; default: the GGUF general.name, else the file name. */
     MODEL_NAME: z.string().max(200).optional(),
-    /** Inference threads; default: the cores this container may use (affinity, capped by the cgroup CPU quota). */
-    THREADS: int(1, 512).default(() => availableCores()),
     /**
      * Largest gRPC message in MiB. A text skill needs no image-sized limit: a prompt that fits the context is at most
      * CONTEXT_SIZE × bytes-per-token (≈ 26 KiB for 2048 tokens of 13 bytes), so 8 MiB leaves room for any context
@@ -107,17 +98,6 @@ export const draftConfigSchema = commonConfigSchema
      * the next swap loads a fresh model instance and disposes the old one when its generations finish.
      */
     ADAPTERS_PER_MODEL: int(1, 64).default(4),
-    /**
-     * llama.cpp's fused attention kernel: on by default (also what llama-bench's `-fa auto` picks on a CPU); on 2
-     * Zen 4 cores it decodes ~3 % faster for one stream and ~8 % faster for 4 batched streams (Q4_0 0.5B).
-     */
-    FLASH_ATTENTION: bool.default(true),
-    /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
-    LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
-    /** Entry point of the OpenMP node-llama-cpp copy (default: where scripts/openmp-binaries.mjs puts it). */
-    LLAMA_OPENMP_MODULE: z.string().optional(),
-    /** mmap the model file (default) or read it into memory. */
-    USE_MMAP: bool.default(true),
     /** Reuse cached prompt prefixes across requests (turn off only to measure what reuse saves). */
     PREFIX_REUSE: bool.default(true),
     /** Keep generating past end-of-generation tokens (benchmarks on random-weight models only). */

@@ -1,7 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import {
-  LlamaLogLevel,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -13,15 +12,10 @@ import { Admission } from '@sarai/skill-runtime';
 import type { AdapterSpec } from './config.js';
 import { DraftError } from './errors.js';
 import { commonPrefixLength } from './text.js';
-import { missingCpuFlags } from './engine/cpu-level.js';
-import {
-  chooseOpenmpVariant,
-  loadBindings,
-  loadModelFile,
-  type NodeLlamaCpp,
-  type OpenmpVariant,
-} from './engine/bindings.js';
+import { loadModelFile, type NodeLlamaCpp } from './engine/bindings.js';
 import { ContextSlot } from './engine/context-slot.js';
+import { loadLlamaModel, type LoadedModel, type ModelLoadOptions } from './engine/model-preload.js';
+import { DeferredLog } from './engine/open-llama.js';
 import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
 import { ModelInstance, type AdapterSwap, type EngineStats } from './engine/model-instance.js';
@@ -83,7 +77,7 @@ export class DraftEngine {
   private errorSink: string[] = [];
 
   private constructor(
-    readonly options: Required<Omit<EngineOptions, 'logger' | 'modelName' | 'openmpModule'>> &
+    readonly options: Required<Omit<EngineOptions, 'logger' | 'modelName' | 'openmpModule' | 'preloaded'>> &
       Pick<EngineOptions, 'logger' | 'openmpModule'>,
     readonly llama: Llama,
     model: LlamaModel,
@@ -128,22 +122,10 @@ export class DraftEngine {
     return this.current.slots;
   }
 
-  /** Loads the model and creates a context (with its sequences) per adapter variant. */
-  static async load(opts: EngineOptions): Promise<DraftEngine> {
-    const options = {
-      batchSize: 512,
-      maxTokensLimit: Math.min(1024, opts.contextSize - 1),
-      adapters: [],
-      activeAdapter: '',
-      flashAttention: true,
-      useMmap: true,
-      ignoreEos: false,
-      promptChunk: 128,
-      binaries: 'prebuilt' as const,
-      prefixReuse: true,
-      maxAdaptersPerModel: 4,
-      ...opts,
-    };
+  /** The adapter count and the model and adapter files exist (before anything is loaded). */
+  private static checkFiles(
+    options: Pick<Required<EngineOptions>, 'adapters' | 'maxAdaptersPerModel' | 'modelPath'>,
+  ): void {
     const staticFiles = new Set(options.adapters.flatMap((a) => a.files.map((f) => resolve(f.path))));
     if (staticFiles.size > options.maxAdaptersPerModel) {
       throw new DraftError(
@@ -167,67 +149,53 @@ export class DraftEngine {
         }
       }
     }
-    const errors: string[] = [];
-    const log = opts.logger;
-    let binaries = options.binaries;
-    let variant: OpenmpVariant | undefined;
-    let openmpModule = opts.openmpModule;
-    if (binaries === 'openmp') {
-      const choice = await chooseOpenmpVariant(opts.openmpModule);
-      if ('reason' in choice) {
-        log?.warn({ missingCpuFlags: missingCpuFlags() }, choice.reason);
-        binaries = 'prebuilt';
-      } else {
-        variant = choice.variant;
-        openmpModule = choice.module;
-      }
-    }
-    if (binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
-      log?.warn(
-        'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',
-      );
-    }
-    const t0 = performance.now();
-    const nlc = await loadBindings(binaries, openmpModule);
-    let llama: Llama;
+  }
+
+  /** Loads the model and creates a context (with its sequences) per adapter variant. */
+  static async load(opts: EngineOptions): Promise<DraftEngine> {
+    const { preloaded: preload, ...given } = opts;
+    const options = {
+      batchSize: 512,
+      maxTokensLimit: Math.min(1024, opts.contextSize - 1),
+      adapters: [],
+      activeAdapter: '',
+      flashAttention: true,
+      useMmap: true,
+      ignoreEos: false,
+      promptChunk: 128,
+      binaries: 'prebuilt' as const,
+      prefixReuse: true,
+      maxAdaptersPerModel: 4,
+      ...given,
+    };
     try {
-      llama = await nlc.getLlama({
-        gpu: false,
-        maxThreads: options.threads,
-        build: 'never',
-        ...(binaries === 'openmp'
-          ? { usePrebuiltBinaries: false, cmakeOptions: { ...variant?.cmakeOptions } }
-          : { usePrebuiltBinaries: true }),
-        progressLogs: false,
-        skipDownload: true,
-        logLevel: LlamaLogLevel.warn,
-        logger: (level, message) => {
-          const line = message.trim();
-          if (!line) return;
-          if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) {
-            errors.push(line);
-            if (errors.length > 20) errors.shift();
-          }
-          log?.debug({ llama: level, msg: line });
-        },
-      });
+      DraftEngine.checkFiles(options);
     } catch (e) {
-      throw new DraftError(
-        'DRAFT_MODEL_LOAD_FAILED',
-        binaries === 'openmp'
-          ? `LLAMA_BINARIES=openmp: the OpenMP build of node-llama-cpp did not load (${(e as Error).message}); rebuild it with nx run @sarai/skill-draft:openmp-binaries`
-          : `node-llama-cpp's CPU binaries could not be loaded: ${(e as Error).message}`,
-        { cause: e },
-      );
-    }
-    const t1 = performance.now();
-    let model: LlamaModel;
-    try {
-      model = await loadModelFile(llama, options, errors);
-    } catch (e) {
-      await llama.dispose();
+      await preload?.discard();
       throw e;
     }
+    const log = opts.logger;
+    const loadOptions: ModelLoadOptions = {
+      binaries: options.binaries,
+      openmpModule: opts.openmpModule,
+      threads: options.threads,
+      modelPath: options.modelPath,
+      useMmap: options.useMmap,
+      flashAttention: options.flashAttention,
+    };
+    const t0 = performance.now();
+    const usePreload = preload?.matches(loadOptions) === true;
+    let loaded: LoadedModel;
+    if (preload && usePreload) {
+      loaded = await preload.adopt();
+      loaded.opened.log.attach(log);
+    } else {
+      await preload?.discard();
+      loaded = await loadLlamaModel(loadOptions, new DeferredLog(log));
+    }
+    const waitedMs = performance.now() - t0;
+    const { opened, model } = loaded;
+    const { llama, nlc, binaries, variant, errors } = opened;
     const t2 = performance.now();
     const general = model.fileInfo.metadata?.general as { name?: string } | undefined;
     const name = opts.modelName || general?.name || basename(options.modelPath);
@@ -246,8 +214,9 @@ export class DraftEngine {
       {
         binaries,
         ...(variant ? { cpuVariant: variant.name } : {}),
-        bindingsMs: Math.round(t1 - t0),
-        modelMs: Math.round(t2 - t1),
+        bindingsMs: Math.round(loaded.bindingsMs),
+        modelMs: Math.round(loaded.modelMs),
+        ...(usePreload ? { preloaded: true, waitedMs: Math.round(waitedMs) } : {}),
         contextMs: Math.round(performance.now() - t2),
       },
       'llama.cpp ready',

@@ -14,6 +14,7 @@ import {
   SKILL_SERVICE,
   defineSkill,
   rssMb,
+  runSkill,
   skillService,
   startSkill,
   toGrpcStatus,
@@ -28,6 +29,7 @@ import { draftConfigSchema, type DraftConfig } from './config.js';
 import { DraftEngine, type EngineOptions, type GenerateParams, type GenerateResult } from './engine.js';
 import { DRAFT_ERROR_STATUS, DraftError } from './errors.js';
 import { createDraftMetrics, type DraftMetrics } from './metrics.js';
+import type { ModelPreload } from './engine/model-preload.js';
 
 /** The gRPC status a failure maps to, as the runtime sends it (`"<CODE>: <message>"`; non-draft errors INTERNAL). */
 export function toStatus(e: unknown): ReturnType<typeof rpcStatus> {
@@ -362,8 +364,13 @@ export function createDraftSkill(engine?: Partial<EngineOptions>): SkillDefiniti
   });
 }
 
-/** The draft skill configured from the environment (the container's main.ts runs it). */
+/** The draft skill configured from the environment. */
 export const draftSkill = createDraftSkill();
+
+/** Runs the draft skill as the container's process (main.ts), adopting the model load it started early. */
+export function runDraftSkill(preloaded?: ModelPreload): void {
+  runSkill(createDraftSkill(preloaded ? { preloaded } : undefined));
+}
 
 /** Starts the draft skill in this process with a validated config: listening (NOT_SERVING) until `load()`. */
 export async function startDraftService(

@@ -183,6 +183,7 @@ export async function loadModelFile(
   llama: Llama,
   options: { modelPath: string; useMmap: boolean; flashAttention: boolean },
   errors: string[],
+  onLoadProgress?: (loaded: number) => void,
 ): Promise<LlamaModel> {
   try {
     return await llama.loadModel({
@@ -190,6 +191,7 @@ export async function loadModelFile(
       gpuLayers: 0,
       useMmap: options.useMmap,
       defaultContextFlashAttention: options.flashAttention,
+      ...(onLoadProgress ? { onLoadProgress } : {}),
     });
   } catch (e) {
     throw new DraftError(

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AdapterSpec } from '../config.js';
 import { DraftError } from '../errors.js';
+import type { ModelPreload } from './model-preload.js';
 
 export interface EngineOptions {
   modelPath: string;
@@ -43,6 +44,11 @@ export interface EngineOptions {
   /** Prompt tokens evaluated per step, so a cancelled request stops between steps. Default 128. */
   promptChunk?: number;
   logger?: Logger;
+  /**
+   * A base-model load started earlier (the container's main.ts starts one before importing the gRPC stack); used when
+   * it loaded with these options, else disposed.
+   */
+  preloaded?: ModelPreload;
 }
 
 export interface GenerateParams {

@@ -1,6 +1,7 @@
 import { GenReq, RpcError, connectSkill, type SkillConnection } from '@sarai/proto';
 import { createLogger, parseEnvConfig } from '@sarai/skill-runtime';
 import { draftConfigSchema } from '../config.js';
+import type { EngineOptions } from '../engine.js';
 import { startDraftService, type DraftService } from '../service.js';
 import { TINY_MODEL } from './models.js';
 
@@ -18,7 +19,13 @@ export interface TestServer {
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  opts: { load?: boolean; clientMaxMessageBytes?: number; logger?: import('pino').Logger } = {},
+  opts: {
+    load?: boolean;
+    clientMaxMessageBytes?: number;
+    logger?: import('pino').Logger;
+    /** Engine option overrides (e.g. a model preload). */
+    engine?: Partial<EngineOptions>;
+  } = {},
 ): Promise<TestServer> {
   const config = parseEnvConfig(draftConfigSchema, {
     HOST: '127.0.0.1',
@@ -33,7 +40,10 @@ export async function startTestServer(
     ...env,
   });
   const logger = opts.logger ?? createLogger({ name: 'draft-test', level: config.LOG_LEVEL });
-  const service = await startDraftService(config, { logger });
+  const service = await startDraftService(config, {
+    logger,
+    ...(opts.engine ? { engine: opts.engine } : {}),
+  });
   if (opts.load !== false) await service.load();
   const address = `127.0.0.1:${service.running.port}`;
   const conn = connectSkill(address, {

@@ -1,0 +1,45 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+import { availableCores } from './cpu.js';
+
+/** An on/off environment setting (1/0, true/false, yes/no, on/off; empty = off). */
+export const envBool = z.stringbool({
+  truthy: ['1', 'true', 'yes', 'on'],
+  falsy: ['0', 'false', 'no', 'off', ''],
+});
+
+/** An integer environment setting within [min, max]. */
+export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * The settings loading the base model depends on: part of the draft skill's environment (config.ts), and all that
+ * main.ts reads to start loading the model before the gRPC stack is imported (it needs neither the runtime nor pino).
+ */
+export const modelEnvShape = {
+  /** GGUF model file (e.g. /models/qwen2.5-0.5b-instruct-q4_0.gguf). */
+  MODEL_PATH: z
+    .string()
+    .min(1, 'set MODEL_PATH to a GGUF model file')
+    .refine((p) => existsSync(p), 'no such file (mount the model file, e.g. read-only at /models)'),
+  /** Inference threads; default: the cores this container may use (affinity, capped by the cgroup CPU quota). */
+  THREADS: envInt(1, 512).default(() => availableCores()),
+  /**
+   * llama.cpp's fused attention kernel: on by default (also what llama-bench's `-fa auto` picks on a CPU); on 2
+   * Zen 4 cores it decodes ~3 % faster for one stream and ~8 % faster for 4 batched streams (Q4_0 0.5B).
+   */
+  FLASH_ATTENTION: envBool.default(true),
+  /** node-llama-cpp binaries: 'prebuilt' (portable) or 'openmp' (local build, see scripts/openmp-binaries.mjs). */
+  LLAMA_BINARIES: z.enum(['prebuilt', 'openmp']).default('prebuilt'),
+  /** Entry point of the OpenMP node-llama-cpp copy (default: where scripts/openmp-binaries.mjs puts it). */
+  LLAMA_OPENMP_MODULE: z.string().optional(),
+  /** mmap the model file (default) or read it into memory. */
+  USE_MMAP: envBool.default(true),
+};
+
+/** The model settings of an environment, or undefined when any is invalid (the full config parse says which). */
+export function modelEnvOf(
+  env: Record<string, string | undefined>,
+): z.infer<z.ZodObject<typeof modelEnvShape>> | undefined {
+  const parsed = z.object(modelEnvShape).safeParse(env);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -13,14 +13,15 @@ import { freePort } from '@sarai/formats';
 import { PromptSigner, generateSigningKeyPair } from '@sarai/signer';
 import { DraftEngine, ensureModel } from '@sarai/skill-draft';
 import { preprocessImageLocal } from '@sarai/skill-image';
+import { localComposeEnv, localComposeLayout } from '@sarai/skill-registry';
 import { ensureDockerAvailable, hardeningViolations, resolveHardening } from '@sarai/testkit';
 import OpenAI from 'openai';
 import sharp from 'sharp';
 import { DockerComposeEnvironment, Wait, type StartedDockerComposeEnvironment } from 'testcontainers';
 import { execFile } from 'node:child_process';
-import { chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,31 +52,26 @@ describe('compose deployment: the Omni-Loop over the real hardened skills', () =
     await ensureDockerAvailable();
     dir = await mkdtemp(join(tmpdir(), 'sarai-deploy-'));
     modelPath = (await ensureModel(join(dir, 'models'), { preset: 'tiny', type: 'Q8_0', seed: 1 })).path;
-    cache = join(dir, 'image_cache');
-    await run('mkdir', ['-p', cache]);
-    await chown(cache, 1000, 1000);
+    const layout = localComposeLayout(dir);
+    cache = layout.imageCacheDir;
     [draftPort, imagePort] = [await freePort(), await freePort()];
     [hostPort, promPort] = [await freePort(), await freePort()];
-    // the host's state (signing key, audit and interaction logs) and the sandbox socket directory belong to UID 1000
-    for (const d of ['state', 'sandbox']) {
-      await run('mkdir', ['-p', join(dir, d)]);
-      await chown(join(dir, d), 1000, 1000);
+    // the host's state (signing key, audit and interaction logs), the image cache and the sandbox socket directory
+    // belong to UID 1000
+    for (const d of layout.ownedDirs) {
+      await mkdir(d, { recursive: true });
+      await chown(d, 1000, 1000);
     }
-    await writeFile(join(dir, 'api_key'), `${apiKey}\n`, { mode: 0o644 });
+    await writeFile(layout.apiKeyFile, `${apiKey}\n`, { mode: 0o644 });
     env = await new DockerComposeEnvironment(composeDir, 'docker-compose.yml')
       .withClientOptions({ executable: { standalone: true, executablePath: 'docker-compose' } })
       .withProjectName(`sarai-it-${process.pid}`)
       .withEnvironment({
-        SARAI_MODELS_DIR: dirname(modelPath),
-        SARAI_DRAFT_MODEL_FILE: basename(modelPath),
-        SARAI_IMAGE_CACHE: cache,
-        SARAI_DRAFT_PUBLISH: `127.0.0.1:${draftPort}`,
-        SARAI_IMAGE_PUBLISH: `127.0.0.1:${imagePort}`,
-        SARAI_STATE_DIR: join(dir, 'state'),
-        SARAI_SANDBOX_SOCKET_DIR: join(dir, 'sandbox'),
-        SARAI_API_KEY_FILE: join(dir, 'api_key'),
-        SARAI_HOST_PUBLISH: `127.0.0.1:${hostPort}`,
-        SARAI_PROMETHEUS_PUBLISH: `127.0.0.1:${promPort}`,
+        ...localComposeEnv({
+          root: dir,
+          modelPath,
+          ports: { skills: { draft: draftPort, image: imagePort }, host: hostPort, prometheus: promPort },
+        }),
         // generous: this box may be busy, and a slow draft would (rightly) go to the host's fallback
         SARAI_DRAFT_DEADLINE_MS: '120000',
       })

@@ -1,4 +1,5 @@
 import { envKey, serviceName } from './address.js';
+import { publishEnv } from './compose-env.js';
 import { RegistryError } from './errors.js';
 import type { SkillEntry } from './schema.js';
 
@@ -25,7 +26,7 @@ export function renderComposeService(e: SkillEntry): string {
   if (e.hardening.network === 'none') {
     lines.push('    network_mode: none');
   } else if (e.compose.publish) {
-    lines.push('    ports:', `      - '\${SARAI_${key}_PUBLISH:-${e.compose.publish}}:${e.port}'`);
+    lines.push('    ports:', `      - '\${${publishEnv(e.name)}:-${e.compose.publish}}:${e.port}'`);
   }
   const { cpus, memory, pids } = e.resources;
   lines.push(

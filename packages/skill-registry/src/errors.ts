@@ -4,7 +4,8 @@ export type RegistryErrorCode =
   | 'REGISTRY_BAD_FILE'
   | 'REGISTRY_DUPLICATE'
   | 'REGISTRY_UNKNOWN_SKILL'
-  | 'REGISTRY_BAD_TEMPLATE';
+  | 'REGISTRY_BAD_TEMPLATE'
+  | 'REGISTRY_BAD_COMPOSE_ENV';
 
 /** The one error class of @sarai/skill-registry; `code` is stable, `message` says what to fix. */
 export class RegistryError extends Error {

@@ -25,3 +25,10 @@ export {
 } from './load.js';
 export { addressEnv, defaultAddress, envKey, nativeAddonDirs, serviceName } from './address.js';
 export { COMPOSE_MARKER, renderComposeFile, renderComposeService } from './compose.js';
+export {
+  localComposeEnv,
+  localComposeLayout,
+  publishEnv,
+  type LocalComposeLayout,
+  type LocalComposeOptions,
+} from './compose-env.js';

@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '@sarai/formats';
+import { localComposeEnv, localComposeLayout } from '@sarai/skill-registry';
 import { CrashCheckError } from '../crash/errors.js';
 import { workspaceRoot } from '../workspace.js';
 
@@ -96,12 +97,13 @@ export async function upCompose(
   const file = join(composeDir(), 'docker-compose.yml');
   const apiKey = `soak-${process.pid}-${Date.now().toString(36)}`;
   const model = (await ensureModel(join(dir, 'models'), { preset: 'tiny', type: 'Q8_0', seed: 1 })).path;
+  const layout = localComposeLayout(dir);
   // the host's state, the image cache and the sandbox socket directory belong to UID 1000 (the containers' user)
-  for (const d of ['state', 'cache', 'sandbox']) {
-    await mkdir(join(dir, d), { recursive: true });
-    await chown(join(dir, d), 1000, 1000);
+  for (const d of layout.ownedDirs) {
+    await mkdir(d, { recursive: true });
+    await chown(d, 1000, 1000);
   }
-  await writeFile(join(dir, 'api_key'), `${apiKey}\n`, { mode: 0o644 });
+  await writeFile(layout.apiKeyFile, `${apiKey}\n`, { mode: 0o644 });
   const [draftPort, imagePort, hostPort, promPort] = [
     await freePort(),
     await freePort(),
@@ -110,16 +112,11 @@ export async function upCompose(
   ];
   const env = {
     ...process.env,
-    SARAI_MODELS_DIR: dirname(model),
-    SARAI_DRAFT_MODEL_FILE: basename(model),
-    SARAI_IMAGE_CACHE: join(dir, 'cache'),
-    SARAI_DRAFT_PUBLISH: `127.0.0.1:${draftPort}`,
-    SARAI_IMAGE_PUBLISH: `127.0.0.1:${imagePort}`,
-    SARAI_STATE_DIR: join(dir, 'state'),
-    SARAI_SANDBOX_SOCKET_DIR: join(dir, 'sandbox'),
-    SARAI_API_KEY_FILE: join(dir, 'api_key'),
-    SARAI_HOST_PUBLISH: `127.0.0.1:${hostPort}`,
-    SARAI_PROMETHEUS_PUBLISH: `127.0.0.1:${promPort}`,
+    ...localComposeEnv({
+      root: dir,
+      modelPath: model,
+      ports: { skills: { draft: draftPort, image: imagePort }, host: hostPort, prometheus: promPort },
+    }),
     ...o.env,
   };
   const files = ['-f', file];
@@ -147,7 +144,7 @@ export async function upCompose(
     project,
     draftAddress: `127.0.0.1:${draftPort}`,
     imageAddress: `127.0.0.1:${imagePort}`,
-    sandboxAddress: `unix:${join(dir, 'sandbox', 'sandbox.sock')}`,
+    sandboxAddress: `unix:${join(layout.sandboxSocketDir, 'sandbox.sock')}`,
     hostUrl: `http://127.0.0.1:${hostPort}`,
     apiKey,
     containers,

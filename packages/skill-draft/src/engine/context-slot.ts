@@ -22,6 +22,7 @@ export class ContextSlot {
   private clock = 0;
 
   private readonly idle: LlamaContextSequence[] = [];
+  private readonly all: LlamaContextSequence[] = [];
   context!: LlamaContext;
 
   constructor(
@@ -37,6 +38,7 @@ export class ContextSlot {
 
   attach(context: LlamaContext, sequences: LlamaContextSequence[]): void {
     this.context = context;
+    this.all.push(...sequences);
     this.idle.push(...sequences);
   }
 
@@ -116,6 +118,9 @@ export class ContextSlot {
    * the text its tokens spell (prompt + generated output): when the new prompt starts with that text, the cached
    * tokens are kept as they are and only the rest of the prompt is tokenized, so a follow-up that embeds an earlier
    * prompt and output reuses all of it even where a fresh tokenization would split the seam differently.
+   * Among sequences that reuse equally much, the one next to the busy ones wins (llama.cpp decodes only consecutive
+   * sequence ids in one ubatch, see {@link orderBySequence}: busy 1 and 3 take two passes over the weights, 1 and 2
+   * one), then the least recently used (keeps recent prefixes for follow-ups).
    */
   take(
     canonical: Token[],
@@ -124,7 +129,9 @@ export class ContextSlot {
   ): { seq: LlamaContextSequence; tokens: Token[]; common: number } {
     let best = -1;
     let bestCommon = -1;
+    let bestRuns = Infinity;
     let bestTokens = canonical;
+    const busyIds = this.all.filter((s) => !this.idle.includes(s)).map((s) => this.idOf(s));
     for (let i = 0; i < this.idle.length; i++) {
       const seq = this.idle[i] as LlamaContextSequence;
       let tokens = canonical;
@@ -135,13 +142,18 @@ export class ContextSlot {
           tokens = [...h.tokens.slice(0, b.tokens), ...tokenizeRest(prompt.slice(b.chars))];
       }
       const common = commonPrefixLength(seq.contextTokens, tokens);
+      const runs = consecutiveRuns([...busyIds, this.idOf(seq)]);
       const better =
         common > bestCommon ||
         (common === bestCommon &&
-          (this.lastUsed.get(seq) ?? 0) < (this.lastUsed.get(this.idle[best] as LlamaContextSequence) ?? 0));
+          (runs < bestRuns ||
+            (runs === bestRuns &&
+              (this.lastUsed.get(seq) ?? 0) <
+                (this.lastUsed.get(this.idle[best] as LlamaContextSequence) ?? 0))));
       if (better) {
         best = i;
         bestCommon = common;
+        bestRuns = runs;
         bestTokens = tokens;
       }
     }
@@ -149,6 +161,15 @@ export class ContextSlot {
     const [seq] = this.idle.splice(best, 1) as [LlamaContextSequence];
     this.busy += 1;
     return { seq, tokens: bestTokens, common: bestCommon };
+  }
+
+  /**
+   * llama.cpp's sequence id (node-llama-cpp keeps it internal; its decode queue sorts by it, see orderBySequence),
+   * else the position among this context's sequences (a fresh context hands out ids 0, 1, 2, … in that order).
+   */
+  private idOf(seq: LlamaContextSequence): number {
+    const id = (seq as unknown as { _sequenceId?: unknown })._sequenceId;
+    return typeof id === 'number' ? id : this.all.indexOf(seq);
   }
 
   /** Records what a sequence's tokens spell, for text-level prefix reuse (undefined = unknown). */
@@ -168,4 +189,13 @@ export class ContextSlot {
     if (this.busy === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
+}
+
+/** How many runs of consecutive ids a set of sequence ids forms ({0, 1, 3} → 2): the ubatches one step needs. */
+export function consecutiveRuns(ids: readonly number[]): number {
+  const sorted = [...ids].sort((a, b) => a - b);
+  let runs = 0;
+  for (let i = 0; i < sorted.length; i++)
+    if (i === 0 || (sorted[i] as number) !== (sorted[i - 1] as number) + 1) runs += 1;
+  return runs;
 }

@@ -4,7 +4,11 @@
 // start → SERVING overlaps both.
 import { preloadModel } from './preload.js';
 
+// Nothing listens yet: a stop request before the runtime installs its handlers has nothing to drain.
+const stopEarly = () => process.exit(0);
+process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
 const preloaded = preloadModel(process.env);
 await preloaded?.started;
 const { runDraftSkill } = await import('./service.js');
+process.off('SIGTERM', stopEarly).off('SIGINT', stopEarly);
 runDraftSkill(preloaded);

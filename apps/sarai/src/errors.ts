@@ -147,6 +147,7 @@ export const ERROR_KINDS: Readonly<
   REGISTRY_DUPLICATE: 'config',
   REGISTRY_UNKNOWN_SKILL: 'config',
   REGISTRY_BAD_TEMPLATE: 'config',
+  REGISTRY_BAD_COMPOSE_ENV: 'config',
 
   FORMATS_GGUF_INVALID: 'input',
   FORMATS_IO: 'failed',

@@ -5,12 +5,13 @@
 //     in-process vs the draft service over gRPC (Generate and GenerateStream), for both binary flavours
 //     (prebuilt = the npm CPU binaries; openmp = scripts/openmp-binaries.mjs);
 //   aggregate tok/s with 1, 2 and 4 concurrent streams; prompt evaluation of a reflection-shaped follow-up with and
-//   without prefix reuse; container start → SERVING and RSS ÷ model file size.
+//   without prefix reuse; container start → SERVING, RSS ÷ model file size and decode, against llama-bench on the host
+//   and llama-bench run in the same hardened container (what the container itself costs llama.cpp).
 // Env: BENCH_THREADS (default: available cores), BENCH_TOKENS (default 128), BENCH_ROUNDS (default 3),
 //      BENCH_SKIP_CONTAINER=1, BENCH_IMAGE (default sarai/skill-draft:<version>).
 import { execFile, execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { runBench, type BenchContext } from '@sarai/formats';
@@ -288,6 +289,60 @@ async function prefixReuse(model: string) {
   return out;
 }
 
+const HARDENED = { cpus: 2, memoryMiB: 800, pidsLimit: 128 } as const;
+
+/**
+ * llama-bench tg run as the image runs (same hardening and CPU quota, in the image): the binary's folder and the host
+ * libraries it links outside it mounted read-only. NaN without a llama-bench.
+ */
+async function llamaBenchInContainer(bin: string | undefined, model: string, n: number): Promise<number> {
+  if (!bin) return NaN;
+  const dir = dirname(bin);
+  const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /=>\s+(\/\S+)/.exec(l)?.[1])
+    .filter((p): p is string => !!p && !p.startsWith(dir));
+  const name = `sarai-draft-bench-${process.pid}-llama-bench`;
+  CTX?.trackContainer(name);
+  const { stdout } = await run(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '--name',
+      name,
+      ...hardenedRunArgs(HARDENED),
+      '-e',
+      'LD_LIBRARY_PATH=/llama-bench:/llama-bench-libs',
+      '-v',
+      `${dir}:/llama-bench:ro`,
+      ...libs.flatMap((l) => ['-v', `${l}:/llama-bench-libs/${basename(l)}:ro`]),
+      '-v',
+      `${model}:/models/model.gguf:ro`,
+      '--entrypoint',
+      `/llama-bench/${basename(bin)}`,
+      IMAGE,
+      ...[
+        '-m',
+        '/models/model.gguf',
+        '-t',
+        String(THREADS),
+        '-p',
+        '0',
+        '-n',
+        String(n),
+        '-r',
+        '1',
+        '-o',
+        'json',
+      ],
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const rows = JSON.parse(stdout) as Array<{ avg_ts: number; n_gen: number }>;
+  return rows.find((r) => r.n_gen === n)?.avg_ts ?? NaN;
+}
+
 /**
  * Starts the image hardened, times start → SERVING, then measures decode in {@link ROUNDS} rounds interleaved with
  * llama-bench (median of each), as the other decode rows.
@@ -301,7 +356,7 @@ async function container(model: string, binaries: string, bench: string | undefi
     '-d',
     '--name',
     name,
-    ...hardenedRunArgs({ cpus: 2, memoryMiB: 800, pidsLimit: 128 }),
+    ...hardenedRunArgs(HARDENED),
     '-e',
     'IGNORE_EOS=true',
     '-e',
@@ -333,9 +388,11 @@ async function container(model: string, binaries: string, bench: string | undefi
       await conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', 64));
       const decode: number[] = [];
       const lb: number[] = [];
+      const lbContainer: number[] = [];
       let rssMb = 0;
       for (let round = 0; round < ROUNDS; round++) {
         lb.push(await llamaBench(bench, model, N));
+        lbContainer.push(await llamaBenchInContainer(bench, model, N).catch(() => NaN));
         const { response } = await conn.skill.generate(
           req('The quick brown fox jumps over the lazy dog.', N),
         );
@@ -348,6 +405,7 @@ async function container(model: string, binaries: string, bench: string | undefi
         rssMb,
         decode: median(decode),
         llamaBench: median(lb),
+        llamaBenchInContainer: median(lbContainer),
         memUsage: stats.stdout.trim(),
       };
     } finally {
@@ -545,8 +603,8 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
       '',
     );
     lines.push(
-      '| file | binaries | file MiB | start → SERVING ms | RSS MiB | RSS ÷ file | docker mem usage | decode tok/s | llama-bench tg (same rounds) | ÷ llama-bench |',
-      '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+      '| file | binaries | file MiB | start → SERVING ms | RSS MiB | RSS ÷ file | docker mem usage | decode tok/s | llama-bench tg (same rounds) | ÷ llama-bench | llama-bench in the same container | ÷ that |',
+      '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const [type, file] of Object.entries(files)) {
       const size = statSync(file).size / 2 ** 20;
@@ -555,17 +613,19 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         try {
           const c = await container(file, binaries, bench);
           const lb = c.llamaBench;
+          const lbc = c.llamaBenchInContainer;
           (R.container ??= {})[`${type}/${binaries}`] = {
             ...c,
             fileMiB: size,
             overLlamaBench: c.decode / lb,
+            overLlamaBenchInContainer: c.decode / lbc,
           };
           lines.push(
-            `| ${type} | ${binaries} | ${f1(size)} | ${c.startMs.toFixed(0)} | ${f1(c.rssMb)} | ${f2(c.rssMb / size)} | ${c.memUsage} | ${f1(c.decode)} | ${f1(lb)} | ${f2(c.decode / lb)} |`,
+            `| ${type} | ${binaries} | ${f1(size)} | ${c.startMs.toFixed(0)} | ${f1(c.rssMb)} | ${f2(c.rssMb / size)} | ${c.memUsage} | ${f1(c.decode)} | ${f1(lb)} | ${f2(c.decode / lb)} | ${f1(lbc)} | ${f2(c.decode / lbc)} |`,
           );
         } catch (e) {
           lines.push(
-            `| ${type} | ${binaries} | ${f1(size)} | failed: ${(e as Error).message.split('\n')[0]} | | | | | | |`,
+            `| ${type} | ${binaries} | ${f1(size)} | failed: ${(e as Error).message.split('\n')[0]} | | | | | | | | |`,
           );
         }
       }

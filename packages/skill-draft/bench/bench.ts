@@ -194,6 +194,23 @@ async function llamaBench(bin: string | undefined, model: string, n: number): Pr
 }
 
 /**
+ * llama.cpp's own generation loop (the `llama-batched` example, one sequence, built next to llama-bench): decode plus
+ * sampling a token each step (top-k 1, i.e. greedy as the bench's requests), tokens/s from its own timer. What
+ * llama.cpp itself reaches where llama-bench `tg` decodes without sampling.
+ */
+async function llamaGenerate(bin: string | undefined, model: string, n: number): Promise<number> {
+  if (!bin) return NaN;
+  const prompt = 'The quick brown fox jumps over the lazy dog.';
+  const { stderr } = await run(
+    join(dirname(bin), 'llama-batched'),
+    ['-m', model, '-t', String(THREADS), '-np', '1', '--top-k', '1', '-p', prompt, '-n', String(n + 12)],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  const m = /decoded \d+ tokens in [\d.]+ s, speed: ([\d.]+) t\/s/.exec(stderr);
+  return m ? Number(m[1]) : NaN;
+}
+
+/**
  * llama.cpp's own ceiling for batching k streams on this machine: one llama_decode of k tokens (llama-bench pp<k>,
  * tokens/s) is what k concurrent sequences decoding one token each cost at best; ÷ tg = the most k streams can gain.
  */
@@ -480,8 +497,10 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     'Stream (client)',
     'gRPC ÷ in-process',
     'gRPC ÷ llama-bench',
+    'llama.cpp generate loop (llama-batched, greedy)',
+    'gRPC ÷ that',
   ]);
-  row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
+  row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']);
   const concurrencyRows: string[] = [];
   for (const [type, file] of Object.entries(files)) {
     const size = statSync(file).size / 2 ** 20;
@@ -495,6 +514,7 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     const r: Record<string, { lb: number[]; ip: number[]; un: number[]; e2e: number[]; st: number[] }> = {};
     for (const f of flavours) r[f] = { lb: [], ip: [], un: [], e2e: [], st: [] };
     const lb: number[] = [];
+    const gen: number[] = [];
     // Warm-up (first-touch of mmapped weights, repacking caches).
     for (const f of flavours) {
       await (inproc[f] as InProc).decode(16);
@@ -503,6 +523,7 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     for (let round = 0; round < ROUNDS; round++) {
       log(`${type} round ${round + 1}/${ROUNDS} (load ${loadavg()})`);
       lb.push(await llamaBench(bench, file, N));
+      gen.push(await llamaGenerate(bench, file, N).catch(() => NaN));
       for (const f of flavours) {
         const x = r[f] as (typeof r)[string];
         x.ip.push(await (inproc[f] as InProc).decode(N));
@@ -518,8 +539,11 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
       const un = median(x.un);
       const st = median(x.st);
       const base = median(lb);
+      const loop = median(gen);
       (R.decode[type] ??= {})[f] = {
         llamaBench: base,
+        llamaGenerateLoop: loop,
+        grpcOverLlamaGenerateLoop: un / loop,
         inProcess: ip,
         generateServer: un,
         generateE2e: median(x.e2e),
@@ -537,6 +561,8 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
         f1(st),
         `${f2(un / ip)} (stream ${f2(st / ip)})`,
         `${f2(un / base)} (stream ${f2(st / base)})`,
+        f1(loop),
+        `${f2(un / loop)} (stream ${f2(st / loop)})`,
       ]);
     }
     // llama.cpp's batching ceilings, measured next to the streams (same load): its own 4-sequence decode ÷ one

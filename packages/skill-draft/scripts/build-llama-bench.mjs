@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds llama.cpp's `llama-bench` and `llama-batched-bench` (next to it) from the source bundled in node-llama-cpp's npm package (offline: git + cmake + g++),
+// Builds llama.cpp's `llama-bench`, `llama-batched-bench` and `llama-batched` (its own generation loop with sampling, an
+// example program) next to each other from the source bundled in node-llama-cpp's npm package (offline: git + cmake + g++),
 // once, into a cache directory outside git. Prints the binary's path on stdout.
 //   node bench/build-llama-bench.mjs [--force]
 // Env: SARAI_LLAMA_CACHE (default ~/.cache/sarai-draft).
@@ -21,8 +22,8 @@ const root = join(cache, `llama.cpp-${info.tag}`);
 const src = join(root, 'src');
 const build = join(root, 'build');
 const binary = join(build, 'bin', 'llama-bench');
-const batched = join(build, 'bin', 'llama-batched-bench');
-const TARGETS = ['llama-bench', 'llama-batched-bench'];
+const TARGETS = ['llama-bench', 'llama-batched-bench', 'llama-batched'];
+const missing = () => TARGETS.filter((t) => !existsSync(join(build, 'bin', t)));
 
 const log = (m) => process.stderr.write(`build-llama-bench: ${m}\n`);
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 2, 'inherit'], ...opts });
@@ -32,11 +33,14 @@ export function llamaBenchPath() {
 }
 
 if (process.argv.includes('--force')) rmSync(root, { recursive: true, force: true });
-if (existsSync(binary) && existsSync(batched)) {
+if (missing().length === 0) {
   log(`cached: ${binary}`);
 } else if (existsSync(binary)) {
-  log('building llama-batched-bench next to the cached llama-bench');
-  run('cmake', ['--build', build, '--target', 'llama-batched-bench', '-j', String(availableParallelism())]);
+  const targets = missing();
+  log(`building ${targets.join(' and ')} next to the cached llama-bench`);
+  // An older cache was configured without the example programs (llama-batched is one).
+  run('cmake', ['-S', src, '-B', build, '-DLLAMA_BUILD_EXAMPLES=ON']);
+  run('cmake', ['--build', build, '--target', ...targets, '-j', String(availableParallelism())]);
 } else {
   for (const tool of ['git', 'cmake', 'g++']) {
     try {
@@ -71,7 +75,7 @@ if (existsSync(binary) && existsSync(batched)) {
     '-DCMAKE_BUILD_TYPE=Release',
     '-DLLAMA_CURL=OFF',
     '-DLLAMA_BUILD_TESTS=OFF',
-    '-DLLAMA_BUILD_EXAMPLES=OFF',
+    '-DLLAMA_BUILD_EXAMPLES=ON',
     '-DLLAMA_BUILD_SERVER=OFF',
     '-DGGML_NATIVE=ON',
   ]);

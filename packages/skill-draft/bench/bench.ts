@@ -52,6 +52,9 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
+/** The decode prompt every contender gets (llama.cpp's generate loop too). */
+const PROMPT = 'The quick brown fox jumps over the lazy dog.';
+
 function req(prompt: string, maxTokens: number, extra: Partial<GenReq> = {}): GenReq {
   return { prompt, maxTokens, stop: [], temperature: 0, grammar: '', adapter: '', logprobs: false, ...extra };
 }
@@ -156,7 +159,7 @@ async function startService(
 /** Unary Generate: server-measured decode rate and client end-to-end tokens ÷ wall time. */
 async function unary(s: Service, n: number) {
   const t0 = performance.now();
-  const { response } = await s.conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', n));
+  const { response } = await s.conn.skill.generate(req(PROMPT, n));
   const wall = (performance.now() - t0) / 1000;
   return {
     decode: response.decodeTokensPerSecond,
@@ -166,7 +169,7 @@ async function unary(s: Service, n: number) {
 }
 
 /** GenerateStream seen by the client: (chunks − 1) ÷ time from the first to the last chunk. */
-async function stream(s: Service, n: number, prompt = 'The quick brown fox jumps over the lazy dog.') {
+async function stream(s: Service, n: number, prompt = PROMPT) {
   const call = s.conn.skill.generateStream(req(prompt, n));
   let chunks = 0;
   let first = 0;
@@ -180,17 +183,32 @@ async function stream(s: Service, n: number, prompt = 'The quick brown fox jumps
   return { rate: (chunks - 1) / ((last - first) / 1000), chunks };
 }
 
-async function llamaBench(bin: string | undefined, model: string, n: number): Promise<number> {
-  if (!bin) return NaN;
-  const { stdout } = await run(
-    bin,
-    ['-m', model, '-t', String(THREADS), '-p', '0', '-n', String(n), '-r', '1', '-o', 'json'],
-    {
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+/** llama-bench's arguments for `tg<n>` (decode only, one repetition, JSON). */
+const tgArgs = (model: string, n: number) => [
+  '-m',
+  model,
+  '-t',
+  String(THREADS),
+  '-p',
+  '0',
+  '-n',
+  String(n),
+  '-r',
+  '1',
+  '-o',
+  'json',
+];
+
+/** The `tg<n>` tokens/s of llama-bench's JSON output. */
+function tgRate(stdout: string, n: number): number {
   const rows = JSON.parse(stdout) as Array<{ avg_ts: number; n_gen: number }>;
   return rows.find((r) => r.n_gen === n)?.avg_ts ?? NaN;
+}
+
+async function llamaBench(bin: string | undefined, model: string, n: number): Promise<number> {
+  if (!bin) return NaN;
+  const { stdout } = await run(bin, tgArgs(model, n), { maxBuffer: 16 * 1024 * 1024 });
+  return tgRate(stdout, n);
 }
 
 /**
@@ -200,10 +218,9 @@ async function llamaBench(bin: string | undefined, model: string, n: number): Pr
  */
 async function llamaGenerate(bin: string | undefined, model: string, n: number): Promise<number> {
   if (!bin) return NaN;
-  const prompt = 'The quick brown fox jumps over the lazy dog.';
   const { stderr } = await run(
     join(dirname(bin), 'llama-batched'),
-    ['-m', model, '-t', String(THREADS), '-np', '1', '--top-k', '1', '-p', prompt, '-n', String(n + 12)],
+    ['-m', model, '-t', String(THREADS), '-np', '1', '--top-k', '1', '-p', PROMPT, '-n', String(n + 12)],
     { maxBuffer: 16 * 1024 * 1024 },
   );
   const m = /decoded \d+ tokens in [\d.]+ s, speed: ([\d.]+) t\/s/.exec(stderr);
@@ -232,7 +249,7 @@ async function llamaBenchBatch(bin: string | undefined, model: string, k: number
  */
 async function llamaBatched(bin: string | undefined, model: string, k: number): Promise<[number, number]> {
   if (!bin) return [NaN, NaN];
-  const batched = join(bin, '..', 'llama-batched-bench');
+  const batched = join(dirname(bin), 'llama-batched-bench');
   if (!existsSync(batched)) return [NaN, NaN];
   // llama.cpp logs to stderr; the jsonl rows are the stdout lines that parse.
   const { stdout } = await run(
@@ -314,11 +331,6 @@ const HARDENED = { cpus: 2, memoryMiB: 800, pidsLimit: 128 } as const;
  */
 async function llamaBenchInContainer(bin: string | undefined, model: string, n: number): Promise<number> {
   if (!bin) return NaN;
-  const dir = dirname(bin);
-  const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => /=>\s+(\/\S+)/.exec(l)?.[1])
-    .filter((p): p is string => !!p && !p.startsWith(dir));
   const name = `sarai-draft-bench-${process.pid}-llama-bench`;
   CTX?.trackContainer(name);
   const { stdout } = await run(
@@ -331,33 +343,39 @@ async function llamaBenchInContainer(bin: string | undefined, model: string, n: 
       ...hardenedRunArgs(HARDENED),
       '-e',
       'LD_LIBRARY_PATH=/llama-bench:/llama-bench-libs',
-      '-v',
-      `${dir}:/llama-bench:ro`,
-      ...libs.flatMap((l) => ['-v', `${l}:/llama-bench-libs/${basename(l)}:ro`]),
+      ...llamaBenchMounts(bin),
       '-v',
       `${model}:/models/model.gguf:ro`,
       '--entrypoint',
       `/llama-bench/${basename(bin)}`,
       IMAGE,
-      ...[
-        '-m',
-        '/models/model.gguf',
-        '-t',
-        String(THREADS),
-        '-p',
-        '0',
-        '-n',
-        String(n),
-        '-r',
-        '1',
-        '-o',
-        'json',
-      ],
+      ...tgArgs('/models/model.gguf', n),
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
-  const rows = JSON.parse(stdout) as Array<{ avg_ts: number; n_gen: number }>;
-  return rows.find((r) => r.n_gen === n)?.avg_ts ?? NaN;
+  return tgRate(stdout, n);
+}
+
+let mounts: { bin: string; args: string[] } | undefined;
+
+/** `-v` arguments for llama-bench's folder and the host libraries it links outside it (ldd once per binary). */
+function llamaBenchMounts(bin: string): string[] {
+  if (mounts?.bin !== bin) {
+    const dir = dirname(bin);
+    const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => /=>\s+(\/\S+)/.exec(l)?.[1])
+      .filter((p): p is string => !!p && !p.startsWith(dir));
+    mounts = {
+      bin,
+      args: [
+        '-v',
+        `${dir}:/llama-bench:ro`,
+        ...libs.flatMap((l) => ['-v', `${l}:/llama-bench-libs/${basename(l)}:ro`]),
+      ],
+    };
+  }
+  return mounts.args;
 }
 
 /**
@@ -401,8 +419,8 @@ async function container(model: string, binaries: string, bench: string | undefi
       }
       const startMs = performance.now() - t0;
       // Warm-up as for the other contenders: the first generations after start run far below steady speed.
-      await conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', 16));
-      await conn.skill.generate(req('The quick brown fox jumps over the lazy dog.', 64));
+      await conn.skill.generate(req(PROMPT, 16));
+      await conn.skill.generate(req(PROMPT, 64));
       const decode: number[] = [];
       const lb: number[] = [];
       const lbContainer: number[] = [];
@@ -410,9 +428,7 @@ async function container(model: string, binaries: string, bench: string | undefi
       for (let round = 0; round < ROUNDS; round++) {
         lb.push(await llamaBench(bench, model, N));
         lbContainer.push(await llamaBenchInContainer(bench, model, N).catch(() => NaN));
-        const { response } = await conn.skill.generate(
-          req('The quick brown fox jumps over the lazy dog.', N),
-        );
+        const { response } = await conn.skill.generate(req(PROMPT, N));
         decode.push(response.decodeTokensPerSecond);
         rssMb = Math.max(rssMb, response.ramMb);
       }

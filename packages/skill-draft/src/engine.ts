@@ -177,17 +177,17 @@ export class DraftEngine {
     const log = opts.logger;
     const loadOptions: ModelLoadOptions = {
       binaries: options.binaries,
-      openmpModule: opts.openmpModule,
+      openmpModule: options.openmpModule,
       threads: options.threads,
       modelPath: options.modelPath,
       useMmap: options.useMmap,
       flashAttention: options.flashAttention,
     };
     const t0 = performance.now();
-    const usePreload = preload?.matches(loadOptions) === true;
+    const adopted = preload?.matches(loadOptions) ? preload : undefined;
     let loaded: LoadedModel;
-    if (preload && usePreload) {
-      loaded = await preload.adopt();
+    if (adopted) {
+      loaded = await adopted.adopt();
       loaded.opened.log.attach(log);
     } else {
       await preload?.discard();
@@ -216,7 +216,7 @@ export class DraftEngine {
         ...(variant ? { cpuVariant: variant.name } : {}),
         bindingsMs: Math.round(loaded.bindingsMs),
         modelMs: Math.round(loaded.modelMs),
-        ...(usePreload ? { preloaded: true, waitedMs: Math.round(waitedMs) } : {}),
+        ...(adopted ? { preloaded: true, waitedMs: Math.round(waitedMs) } : {}),
         contextMs: Math.round(performance.now() - t2),
       },
       'llama.cpp ready',

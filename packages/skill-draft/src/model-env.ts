@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { availableCores } from './cpu.js';
+import type { ModelLoadOptions } from './engine/model-preload.js';
 
 /** An on/off environment setting (1/0, true/false, yes/no, on/off; empty = off). */
 export const envBool = z.stringbool({
@@ -36,10 +37,26 @@ export const modelEnvShape = {
   USE_MMAP: envBool.default(true),
 };
 
+/** The parsed model settings (also a subset of the draft config). */
+export type ModelEnv = z.infer<z.ZodObject<typeof modelEnvShape>>;
+
 /** The model settings of an environment, or undefined when any is invalid (the full config parse says which). */
-export function modelEnvOf(
-  env: Record<string, string | undefined>,
-): z.infer<z.ZodObject<typeof modelEnvShape>> | undefined {
+export function modelEnvOf(env: Record<string, string | undefined>): ModelEnv | undefined {
   const parsed = z.object(modelEnvShape).safeParse(env);
   return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The model settings as load options: one mapping for main.ts's preload and the service's engine options, so a
+ * preload made from the environment matches what the validated config asks for.
+ */
+export function modelLoadOptionsOf(m: ModelEnv): ModelLoadOptions {
+  return {
+    modelPath: m.MODEL_PATH,
+    threads: m.THREADS,
+    binaries: m.LLAMA_BINARIES,
+    ...(m.LLAMA_OPENMP_MODULE ? { openmpModule: m.LLAMA_OPENMP_MODULE } : {}),
+    useMmap: m.USE_MMAP,
+    flashAttention: m.FLASH_ATTENTION,
+  };
 }

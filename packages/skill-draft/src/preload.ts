@@ -1,5 +1,5 @@
 import { ModelPreload } from './engine/model-preload.js';
-import { modelEnvOf } from './model-env.js';
+import { modelEnvOf, modelLoadOptionsOf } from './model-env.js';
 
 /**
  * Starts loading the base model named by the environment (MODEL_PATH, THREADS, LLAMA_BINARIES, ...), or returns
@@ -11,12 +11,5 @@ export function preloadModel(
 ): ModelPreload | undefined {
   const m = modelEnvOf(env);
   if (!m) return undefined;
-  return new ModelPreload({
-    modelPath: m.MODEL_PATH,
-    threads: m.THREADS,
-    binaries: m.LLAMA_BINARIES,
-    openmpModule: m.LLAMA_OPENMP_MODULE || undefined,
-    useMmap: m.USE_MMAP,
-    flashAttention: m.FLASH_ATTENTION,
-  });
+  return new ModelPreload(modelLoadOptionsOf(m));
 }

@@ -29,6 +29,7 @@ import { draftConfigSchema, type DraftConfig } from './config.js';
 import { DraftEngine, type EngineOptions, type GenerateParams, type GenerateResult } from './engine.js';
 import { DRAFT_ERROR_STATUS, DraftError } from './errors.js';
 import { createDraftMetrics, type DraftMetrics } from './metrics.js';
+import { modelLoadOptionsOf } from './model-env.js';
 import type { ModelPreload } from './engine/model-preload.js';
 
 /** The gRPC status a failure maps to, as the runtime sends it (`"<CODE>: <message>"`; non-draft errors INTERNAL). */
@@ -102,9 +103,8 @@ function callSignal(call: AnyCall): { signal: AbortSignal; reason: () => status;
 
 export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOptions {
   return {
-    modelPath: config.MODEL_PATH,
+    ...modelLoadOptionsOf(config),
     ...(config.MODEL_NAME ? { modelName: config.MODEL_NAME } : {}),
-    threads: config.THREADS,
     contextSize: config.CONTEXT_SIZE,
     sequences: config.MAX_CONCURRENT,
     maxQueue: config.MAX_QUEUE,
@@ -113,11 +113,7 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
     adapters: config.ADAPTERS,
     activeAdapter: config.ACTIVE_ADAPTER,
     maxAdaptersPerModel: config.ADAPTERS_PER_MODEL,
-    flashAttention: config.FLASH_ATTENTION,
-    useMmap: config.USE_MMAP,
     ignoreEos: config.IGNORE_EOS,
-    binaries: config.LLAMA_BINARIES,
-    ...(config.LLAMA_OPENMP_MODULE ? { openmpModule: config.LLAMA_OPENMP_MODULE } : {}),
     prefixReuse: config.PREFIX_REUSE,
     ...(logger ? { logger } : {}),
   };

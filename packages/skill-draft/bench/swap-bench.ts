@@ -6,7 +6,8 @@
 // instances seen, and the service's RSS after 1 swap vs after 20.
 // Env: BENCH_SWAP_PRESET (tiny | qwen2.5-0.5b; default tiny), BENCH_SWAP_CLIENTS (3), BENCH_SWAP_TOKENS (32),
 //      BENCH_SWAP_ROUNDS (4), BENCH_SWAP_PHASE_MS (4000), BENCH_SWAP_TOTAL (20 swaps), BENCH_SWAP_PER_MODEL (4),
-//      BENCH_THREADS (default 1 for tiny, else the available cores).
+//      BENCH_THREADS (default 1 for tiny, else the available cores), BENCH_SWAP_RELEASE (ADAPTERS_RELEASE of the
+//      service: auto | in-place | with-model; default auto, which is in-place under the image's UV_THREADPOOL_SIZE=1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,7 @@ const PHASE_MS = Number(process.env['BENCH_SWAP_PHASE_MS'] ?? 4000);
 const TOTAL_SWAPS = Number(process.env['BENCH_SWAP_TOTAL'] ?? 20);
 const PER_MODEL = Number(process.env['BENCH_SWAP_PER_MODEL'] ?? 4);
 const THREADS = Number(process.env['BENCH_THREADS'] ?? (PRESET === 'tiny' ? 1 : availableCores()));
+const RELEASE = process.env['BENCH_SWAP_RELEASE'] ?? 'auto';
 const log = (m: string) => process.stderr.write(`bench-swap: ${m}\n`);
 
 const quantile = (xs: number[], q: number) => {
@@ -153,7 +155,9 @@ async function startService(model: string, pub: Publisher): Promise<Service> {
         TRUSTED_KEYS_FILE: pub.trustedFile,
         ADAPTERS_RESCAN_MS: '0',
         ADAPTERS_PER_MODEL: String(PER_MODEL),
+        ADAPTERS_RELEASE: RELEASE,
         // As in the image (Dockerfile).
+        UV_THREADPOOL_SIZE: '1',
         MALLOC_ARENA_MAX: '2',
         MALLOC_MMAP_THRESHOLD_: '1048576',
       },
@@ -267,11 +271,12 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
   const pub = await publisher(root, model, TOTAL_SWAPS + 1);
   await pub.publish(); // lora_20261124: active from the start
   log(
-    `${basename(model)}, ${CLIENTS} clients × ${TOKENS} tokens, ${THREADS} threads, ADAPTERS_PER_MODEL ${PER_MODEL}`,
+    `${basename(model)}, ${CLIENTS} clients × ${TOKENS} tokens, ${THREADS} threads, ADAPTERS_PER_MODEL ${PER_MODEL}, ADAPTERS_RELEASE ${RELEASE}`,
   );
   const s = await startService(model, pub);
   const swapMs: number[] = [];
   let maxInstances = 1;
+  let maxFiles = 0;
   let swaps = 0;
   const swap = async () => {
     const name = await pub.publish();
@@ -281,6 +286,7 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
     if (r.active !== name) throw new Error(`expected ${name} active, got ${r.active}`);
     swaps += 1;
     maxInstances = Math.max(maxInstances, await metric(s, 'sarai_draft_model_instances{'));
+    maxFiles = Math.max(maxFiles, await metric(s, 'sarai_draft_adapter_files_loaded'));
   };
   try {
     await load(s, Math.min(PHASE_MS, 2000)); // warm-up
@@ -387,9 +393,9 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
       `| median of per-round p99 latency ms | ${f1(med(steadyRounds))} | ${f1(med(swappingRounds))} | ${f2(med(swappingRounds) / med(steadyRounds))} | ${f1(med(togglingRounds))} | ${f2(med(togglingRounds) / med(steadyRounds))} |`,
       row('p99 time to first token ms', (xs) => p(xs, 'ttft', 0.99)),
       '',
-      '| swaps | in place (new context) | fresh model instance | ReloadAdapters p50 / max ms | most model instances |',
-      '|---|---|---|---|---|',
-      `| ${swaps} | ${kinds.context} | ${kinds.model} | ${f1(quantile(swapMs, 0.5))} / ${f1(Math.max(...swapMs))} | ${maxInstances} |`,
+      `| swaps (ADAPTERS_RELEASE ${RELEASE}) | in place (new context) | fresh model instance | ReloadAdapters p50 / max ms | most model instances | most adapter files on the current instance |`,
+      '|---|---|---|---|---|---|',
+      `| ${swaps} | ${kinds.context} | ${kinds.model} | ${f1(quantile(swapMs, 0.5))} / ${f1(Math.max(...swapMs))} | ${maxInstances} | ${maxFiles} |`,
       '',
       `| RSS after 1 swap MiB | RSS after ${swaps} swaps MiB | Δ MiB | ratio | peak RSS before swaps MiB | peak RSS MiB |`,
       '|---|---|---|---|---|---|',
@@ -409,6 +415,8 @@ async function main(ctx: BenchContext): Promise<{ text: string }> {
       failed: { steady: failedSteady, swapping: failedSwapping, toggling: failedToggling },
       swaps,
       swapKinds: kinds,
+      release: RELEASE,
+      maxAdapterFiles: maxFiles,
       rssMiB: { after1: rss1, afterAll: rss20, peak },
     });
     return { text: lines.join('\n') };

@@ -94,10 +94,17 @@ export const draftConfigSchema = commonConfigSchema
     /** LoRA scale of published adapters. */
     ADAPTERS_SCALE: z.coerce.number().min(-100).max(100).default(1),
     /**
-     * Most distinct adapter files one model instance loads (node-llama-cpp frees adapters only with their model);
-     * the next swap loads a fresh model instance and disposes the old one when its generations finish.
+     * Most adapter files one model instance holds at a time; a swap beyond it loads a fresh model instance and
+     * disposes the old one when its generations finish.
      */
     ADAPTERS_PER_MODEL: int(1, 64).default(4),
+    /**
+     * When a replaced adapter's weights are freed: `in-place` once its last generation finished (swaps stay on one
+     * model instance), `with-model` only with its model instance (node-llama-cpp's own behaviour: a fresh instance
+     * every ADAPTERS_PER_MODEL files). `auto` = in-place when UV_THREADPOOL_SIZE=1 (the image's setting, which keeps
+     * llama.cpp calls from overlapping), else with-model.
+     */
+    ADAPTERS_RELEASE: z.enum(['auto', 'in-place', 'with-model']).default('auto'),
     /** Reuse cached prompt prefixes across requests (turn off only to measure what reuse saves). */
     PREFIX_REUSE: bool.default(true),
     /** Keep generating past end-of-generation tokens (benchmarks on random-weight models only). */

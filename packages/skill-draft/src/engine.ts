@@ -19,6 +19,7 @@ import { DeferredLog } from './engine/open-llama.js';
 import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
 import { ModelInstance, type AdapterSwap, type EngineStats } from './engine/model-instance.js';
+import { canReleaseLoras, releaseLora } from './engine/lora-release.js';
 import { checkPromptBytes } from './engine/prompt-bytes.js';
 import {
   validateRequest,
@@ -64,6 +65,8 @@ export class DraftEngine {
   private readonly pinned: Set<string>;
   private swapLock: Promise<unknown> = Promise.resolve();
   private readonly swapCounts = { context: 0, model: 0 };
+  /** Adapter files freed in place (see EngineOptions.releaseAdapters). */
+  private adaptersReleased = 0;
   /** Replaced contexts being drained and disposed. */
   private readonly pendingDisposals = new Set<Promise<void>>();
   private readonly modelFile: { size: number; mtimeMs: number; ino: number };
@@ -166,6 +169,7 @@ export class DraftEngine {
       binaries: 'prebuilt' as const,
       prefixReuse: true,
       maxAdaptersPerModel: 4,
+      releaseAdapters: process.env['UV_THREADPOOL_SIZE'] === '1',
       ...given,
     };
     try {
@@ -199,6 +203,13 @@ export class DraftEngine {
     const t2 = performance.now();
     const general = model.fileInfo.metadata?.general as { name?: string } | undefined;
     const name = opts.modelName || general?.name || basename(options.modelPath);
+    if (options.releaseAdapters && !canReleaseLoras(model)) {
+      options.releaseAdapters = false;
+      log?.warn(
+        {},
+        'this node-llama-cpp has no adapter cache to free from: adapters are freed with their model',
+      );
+    }
     const engine = new DraftEngine(options, llama, model, name, nlc);
     errors.length = 0;
     engine.errorSink = errors;
@@ -271,17 +282,58 @@ export class DraftEngine {
     return run;
   }
 
-  /** Disposes a replaced context once its generations have finished. */
+  /**
+   * Disposes a replaced context once its generations have finished, then (releaseAdapters) frees the adapter files
+   * no context of its model applies any more.
+   */
   private retireSlot(instance: ModelInstance, slot: ContextSlot): void {
-    const done = slot
+    const disposed = slot
       .drained()
       .then(async () => {
         instance.contexts.delete(slot);
         await slot.context.dispose();
       })
+      .finally(() => instance.disposing.delete(slot));
+    instance.disposing.set(slot, disposed);
+    const done = disposed
+      .then(() =>
+        this.options.releaseAdapters ? this.exclusive(() => this.releaseUnused(instance)) : undefined,
+      )
       .catch((e: unknown) => this.options.logger?.warn({ err: e }, 'disposing a replaced context failed'))
       .finally(() => this.pendingDisposals.delete(done));
     this.pendingDisposals.add(done);
+  }
+
+  /**
+   * Frees the adapter files of the current instance that no context applies (releaseAdapters). Runs inside
+   * {@link exclusive}, so no context is being created on the model meanwhile.
+   */
+  private async releaseUnused(instance: ModelInstance): Promise<void> {
+    if (!this.options.releaseAdapters || instance !== this.current || this.disposed) return;
+    for (const path of instance.unusedAdapterFiles()) {
+      try {
+        if (!(await releaseLora(instance.model, path))) return;
+        instance.adapterFiles.delete(path);
+        this.adaptersReleased += 1;
+        this.options.logger?.debug({ adapter: path, instance: instance.id }, 'adapter weights freed');
+      } catch (e) {
+        this.options.logger?.warn(
+          { err: e, adapter: path },
+          'freeing an unused adapter failed; it stays loaded',
+        );
+      }
+    }
+  }
+
+  /**
+   * Before a swap counts the loaded adapter files: waits for replaced contexts that have no generation left to be
+   * disposed and frees what they applied (those still generating keep their adapters).
+   */
+  private async reclaimAdapters(instance: ModelInstance): Promise<void> {
+    if (!this.options.releaseAdapters) return;
+    const idle = [...instance.disposing].filter(([slot]) => slot.inFlight === 0).map(([, p]) => p);
+    await Promise.all(idle.map((p) => p.catch(() => undefined)));
+    await this.releaseUnused(instance);
   }
 
   /** Disposes a replaced model instance (its contexts, adapters and weights) once its generations have finished. */
@@ -304,8 +356,10 @@ export class DraftEngine {
    * no adapter). Afterwards the base model, the ADAPTERS variants, the previous default and `name` are served; other
    * variants are dropped (their contexts disposed once idle). Swaps run one at a time.
    *
-   * Memory bound: node-llama-cpp frees adapters only with their model, so a model instance takes at most
-   * `maxAdaptersPerModel` distinct files. A swap that would exceed it loads a fresh model instance with the base
+   * Memory bound: a model instance holds at most `maxAdaptersPerModel` adapter files. node-llama-cpp frees adapters
+   * only with their model; with `releaseAdapters` the engine frees the files of replaced contexts in place once their
+   * generations finished, so a steady series of swaps stays on one instance. A swap that would exceed the bound (too
+   * many files in use at once, or no in-place release) loads a fresh model instance with the base
    * context, the ADAPTERS variants, the active variant and `name`; other variants are dropped. The old instance is
    * disposed once its generations finish, and a fresh instance is only loaded after the previous old one is gone:
    * never more than two model instances, each with at most `maxAdaptersPerModel` adapter files and 3 + |ADAPTERS|
@@ -324,6 +378,7 @@ export class DraftEngine {
           throw new DraftError('DRAFT_UNKNOWN_ADAPTER', `adapter file ${f.path} does not exist`);
       }
       const blue = this.current;
+      await this.reclaimAdapters(blue);
       const fresh = new Set(files.map((f) => resolve(f.path)).filter((p) => !blue.adapterFiles.has(p)));
       if (blue.adapterFiles.size + fresh.size <= this.options.maxAdaptersPerModel) {
         const slot = await this.createSlot(blue, name, files);
@@ -455,6 +510,8 @@ export class DraftEngine {
       active: this.active,
       variants: this.variants,
       swaps: { ...this.swapCounts },
+      releaseAdapters: this.options.releaseAdapters,
+      adaptersReleased: this.adaptersReleased,
     };
   }
 

@@ -113,6 +113,9 @@ export function engineOptionsOf(config: DraftConfig, logger?: Logger): EngineOpt
     adapters: config.ADAPTERS,
     activeAdapter: config.ACTIVE_ADAPTER,
     maxAdaptersPerModel: config.ADAPTERS_PER_MODEL,
+    ...(config.ADAPTERS_RELEASE === 'auto'
+      ? {}
+      : { releaseAdapters: config.ADAPTERS_RELEASE === 'in-place' }),
     ignoreEos: config.IGNORE_EOS,
     prefixReuse: config.PREFIX_REUSE,
     ...(logger ? { logger } : {}),

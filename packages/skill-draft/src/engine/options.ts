@@ -20,10 +20,17 @@ export interface EngineOptions {
   maxTokensLimit?: number;
   adapters?: AdapterSpec[];
   /**
-   * Most distinct adapter files one model instance may load (node-llama-cpp frees adapters only with their model);
-   * a swap beyond it loads a fresh model instance. Default 4.
+   * Most adapter files one model instance holds at a time; a swap beyond it loads a fresh model instance. Default 4.
    */
   maxAdaptersPerModel?: number;
+  /**
+   * Free an adapter file's weights in place once no context applies it (a replaced adapter, after its generations
+   * finished), so swaps stay on the current model instead of loading a fresh one every `maxAdaptersPerModel` files.
+   * Needs llama.cpp calls that never overlap (freeing edits the model's adapter list, which another context's first
+   * decode reads); UV_THREADPOOL_SIZE=1 guarantees it. Default: true when UV_THREADPOOL_SIZE=1 (as in the image),
+   * else false (node-llama-cpp's behaviour: adapters are freed with their model instance).
+   */
+  releaseAdapters?: boolean;
   /** Variant serving requests that name no adapter ('' = base model). */
   activeAdapter?: string;
   flashAttention?: boolean;

@@ -218,10 +218,17 @@ export class AdapterDirectory {
     const keys = await this.trustedKeys();
     let settled = false;
     for (const file of files.sort(compareAdapterFiles).reverse()) {
+      // Older than the adapter serving: superseded whatever it holds, so a known one costs no stat calls (the
+      // trainer keeps every night's file; a scan stays O(new files), not O(directory)).
+      if (settled && this.seen.has(file)) continue;
       const fp = await this.fingerprint(file, keys.hash);
-      if (this.seen.get(file) === fp) continue;
       const name = adapterName(file);
-      if (settled || (this.loaded.has(name) && this.o.engine.variants.includes(name))) {
+      const serving = this.loaded.has(name) && this.o.engine.variants.includes(name);
+      if (this.seen.get(file) === fp) {
+        settled ||= serving;
+        continue;
+      }
+      if (settled || serving) {
         // Older than the adapter just accepted (superseded), or already serving.
         settled = true;
         this.seen.set(file, fp);

@@ -9,11 +9,13 @@ import {
   adapterArtifacts,
   adapterName,
   errorMessage,
+  metaString,
+  readGgufHeader,
   sha256File,
   type AdapterManifestIdentity,
+  type GgufFile,
 } from '@sarai/formats';
 import { formatSignedPrompt, verifyPrompt, type TrustedKeys } from '@sarai/signer';
-import { readGgufFileInfo, type GgufFileInfo } from 'node-llama-cpp';
 import type { AdapterRejectReason } from './adapter-reject-reasons.js';
 
 export { ADAPTER_REJECT_REASONS, type AdapterRejectReason } from './adapter-reject-reasons.js';
@@ -63,36 +65,37 @@ function tensorDataBytes(type: number, elements: number): number | undefined {
   }
 }
 
-/** Checks the GGUF header and tensor table of an adapter against the base model. */
+/**
+ * Checks the GGUF header and tensor table of an adapter against the base model. Reads only the header, with
+ * synchronous reads (@sarai/formats' reader: a fraction of a millisecond, and no job on the libuv pool, which the
+ * decodes use): run it off the event loop (verifyAdapterOffThread).
+ */
 export async function checkAdapterGguf(
   path: string,
   base: BaseModelIdentity,
 ): Promise<AdapterVerdict | undefined> {
-  let info: GgufFileInfo;
+  let info: GgufFile;
   try {
-    info = await readGgufFileInfo(path, {
-      sourceType: 'filesystem',
-      logWarnings: false,
-      readTensorInfo: true,
-    });
+    info = readGgufHeader(path);
   } catch (e) {
     return reject('corrupt', `not a readable GGUF file: ${errorMessage(e)}`);
   }
-  const general = info.metadata?.general as { type?: unknown; architecture?: unknown } | undefined;
-  const adapter = (info.metadata as { adapter?: { type?: unknown } } | undefined)?.adapter;
-  if (general?.type !== 'adapter' || adapter?.type !== 'lora') {
+  const generalType = metaString(info, 'general.type');
+  const adapterType = metaString(info, 'adapter.type');
+  if (generalType !== 'adapter' || adapterType !== 'lora') {
     return reject(
       'corrupt',
-      `not a LoRA adapter (general.type = ${JSON.stringify(general?.type)}, adapter.type = ${JSON.stringify(adapter?.type)})`,
+      `not a LoRA adapter (general.type = ${JSON.stringify(generalType)}, adapter.type = ${JSON.stringify(adapterType)})`,
     );
   }
-  if (general.architecture !== base.architecture) {
+  const architecture = metaString(info, 'general.architecture');
+  if (architecture !== base.architecture) {
     return reject(
       'wrong-architecture',
-      `adapter architecture ${JSON.stringify(general.architecture)} ≠ base model's ${JSON.stringify(base.architecture)}`,
+      `adapter architecture ${JSON.stringify(architecture)} ≠ base model's ${JSON.stringify(base.architecture)}`,
     );
   }
-  const tensors = info.tensorInfo ?? [];
+  const tensors = info.tensors;
   if (tensors.length === 0) return reject('corrupt', 'the adapter has no tensors');
   const size = (await stat(path)).size;
   const names = new Set(tensors.map((t) => t.name));
@@ -102,7 +105,7 @@ export async function checkAdapterGguf(
     const [, target, ab] = m as unknown as [string, string, 'a' | 'b'];
     if (!names.has(`${target}.lora_${ab === 'a' ? 'b' : 'a'}`))
       return reject('corrupt', `tensor ${t.name} has no .lora_${ab === 'a' ? 'b' : 'a'} partner`);
-    const dims = t.dimensions.map(Number);
+    const dims = t.ne;
     if (base.tensors) {
       const baseDims = base.tensors.get(target);
       if (!baseDims)
@@ -116,10 +119,10 @@ export async function checkAdapterGguf(
         );
     }
     const bytes = tensorDataBytes(
-      t.ggmlType,
+      t.type,
       dims.reduce((a, b) => a * b, 1),
     );
-    if (bytes !== undefined && Number(t.fileOffset) + bytes > size)
+    if (bytes !== undefined && info.dataOffset + t.offset + bytes > size)
       return reject('corrupt', `tensor ${t.name} data lies past the end of the file (truncated?)`);
   }
   return undefined;

@@ -284,6 +284,19 @@ describe('published adapters: verification and zero-downtime hot swap over gRPC 
     expect(stats.instances[0]?.adapterFiles).toBeLessThanOrEqual(K);
     expect(stats.maxAdaptersPerModel).toBe(K);
   });
+
+  it('a file published under a name older than the one serving is superseded: a scan skips it, ActivateAdapter loads it', async () => {
+    const serving = (await list()).active;
+    const old = await publish({ seed: 31, fileName: 'lora_20200101.gguf' });
+    const after = (await s.conn.skill.reloadAdapters({})).response;
+    expect(after.active).toBe(serving);
+    expect(after.adapters.map((a) => a.name)).not.toContain(old.name);
+    expect(after.rejected.map((r) => basename(r.path))).not.toContain('lora_20200101.gguf');
+    expect((await s.conn.skill.activateAdapter({ name: old.name })).response.active).toBe(old.name);
+    expect((await s.conn.skill.generate(genReq({ prompt: 'Old one?', maxTokens: 4 }))).response.adapter).toBe(
+      old.name,
+    );
+  });
 });
 
 describe('adapters without ADAPTERS_DIR', () => {

@@ -68,6 +68,8 @@ describe('published adapters: verification and zero-downtime hot swap over gRPC 
       TRUSTED_KEYS_FILE: keysFile,
       ADAPTERS_RESCAN_MS: '0',
       ADAPTERS_PER_MODEL: String(K),
+      // Fresh model instances under load are what this suite checks (in-place release: adapters-memory.test.ts).
+      ADAPTERS_RELEASE: 'with-model',
     });
     return async () => {
       await s?.close();

@@ -290,8 +290,9 @@ export class DraftEngine {
     const disposed = slot
       .drained()
       .then(async () => {
-        instance.contexts.delete(slot);
         await slot.context.dispose();
+        // Only once disposed: a context that failed to go keeps counting, and keeps its adapters loaded.
+        instance.contexts.delete(slot);
       })
       .finally(() => instance.disposing.delete(slot));
     instance.disposing.set(slot, disposed);

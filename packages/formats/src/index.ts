@@ -1,6 +1,7 @@
 // @sarai/formats: shared file formats and small primitives. Depends on nothing of ours; every package may import it.
 export { FORMATS_ERROR_CODES, FormatsError, isFormatsError, type FormatsErrorCode } from './errors.js';
 export { errorMessage } from './error-message.js';
+export { envBool, envInt } from './env-values.js';
 export { sha256File, sha256Text } from './hash.js';
 export { Prng, mulberry32 } from './prng.js';
 export { freePort } from './free-port.js';

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { envBool, envInt } from './env-values.js';
 import { errorMessage } from './error-message.js';
 import { freePort } from './free-port.js';
 import { sha256File, sha256Text } from './hash.js';
@@ -70,5 +71,19 @@ describe('freePort', () => {
       s.listen(port, '127.0.0.1', resolve);
     });
     await new Promise((resolve) => s.close(resolve));
+  });
+});
+
+describe('envBool / envInt', () => {
+  it('reads the on/off spellings and nothing else', () => {
+    for (const v of ['1', 'true', 'yes', 'on']) expect(envBool.parse(v)).toBe(true);
+    for (const v of ['0', 'false', 'no', 'off', '']) expect(envBool.parse(v)).toBe(false);
+    expect(envBool.safeParse('maybe').success).toBe(false);
+  });
+
+  it('coerces an integer within its bounds; a default applies when unset', () => {
+    expect(envInt(1, 64).parse('8')).toBe(8);
+    for (const bad of ['0', '65', '2.5', 'eight']) expect(envInt(1, 64).safeParse(bad).success).toBe(false);
+    expect(envInt(1, 64).default(4).parse(undefined)).toBe(4);
   });
 });

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
+import { envBool as bool, envInt as int } from '@sarai/formats';
 import { commonConfigSchema, parseEnvConfig } from '@sarai/skill-runtime';
 import { z } from 'zod';
-import { envBool as bool, envInt as int, modelEnvShape } from './model-env.js';
+import { modelEnvShape } from './model-env.js';
 
 /** One adapter variant: a name clients select with GenReq.adapter, and the LoRA files stacked on the base model. */
 export interface AdapterSpec {

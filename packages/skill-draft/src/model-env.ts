@@ -1,16 +1,8 @@
 import { existsSync } from 'node:fs';
+import { envBool, envInt } from '@sarai/formats';
 import { z } from 'zod';
 import { availableCores } from './cpu.js';
 import type { ModelLoadOptions } from './engine/model-preload.js';
-
-/** An on/off environment setting (1/0, true/false, yes/no, on/off; empty = off). */
-export const envBool = z.stringbool({
-  truthy: ['1', 'true', 'yes', 'on'],
-  falsy: ['0', 'false', 'no', 'off', ''],
-});
-
-/** An integer environment setting within [min, max]. */
-export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /**
  * The settings loading the base model depends on: part of the draft skill's environment (config.ts), and all that

@@ -1,21 +1,19 @@
+import { envBool, envInt } from '@sarai/formats';
 import { commonConfigSchema } from '@sarai/skill-runtime';
 import { z } from 'zod';
 import { INPUT_FORMATS, OUTPUT_FORMATS, type InputFormat } from './formats.js';
 import type { PipelineOptions } from './pipeline.js';
 
-const bool = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off'] });
-const int = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
-
 /** skill-image's environment: the runtime's common settings plus the pipeline's and the cache's. */
 export const imageConfigSchema = commonConfigSchema.extend({
   /** Cache root: the shared volume (/cache in the container, e.g. state/image_cache on the host). */
   CACHE_DIR: z.string().min(1).default('/cache'),
-  CACHE_MAX_MB: int(1, 16 * 1024 * 1024, 1024),
-  CACHE_MAX_ENTRIES: int(1, 10_000_000, 20_000),
+  CACHE_MAX_MB: envInt(1, 16 * 1024 * 1024).default(1024),
+  CACHE_MAX_ENTRIES: envInt(1, 10_000_000).default(20_000),
   CACHE_MAX_AGE_DAYS: z.coerce.number().positive().max(36_500).default(30),
   /** Near-duplicate hits (perceptual); off = exact hits only. */
-  CACHE_NEAR_MATCH: bool.default(true),
-  CACHE_FSYNC: bool.default(true),
+  CACHE_NEAR_MATCH: envBool.default(true),
+  CACHE_FSYNC: envBool.default(true),
   /** Accepted input formats, comma-separated (tiff is off by default). */
   IMAGE_INPUT_FORMATS: z
     .string()
@@ -36,18 +34,18 @@ export const imageConfigSchema = commonConfigSchema.extend({
       return list as InputFormat[];
     }),
   /** Largest width × height (first frame) accepted: decompression-bomb guard. */
-  IMAGE_MAX_PIXELS: int(1, 1_000_000_000, 50_000_000),
+  IMAGE_MAX_PIXELS: envInt(1, 1_000_000_000).default(50_000_000),
   IMAGE_DEFAULT_FORMAT: z.enum(OUTPUT_FORMATS as [string, ...string[]]).default('webp'),
   /** 0 = per-format defaults (webp 80, jpeg 82, avif 50, png lossless). */
-  IMAGE_DEFAULT_QUALITY: int(0, 100, 0),
-  IMAGE_DEFAULT_MAX_DIMENSION: int(16, 65_535, 1024),
-  IMAGE_MAX_DIMENSION: int(16, 65_535, 8192),
-  IMAGE_TIMEOUT_MS: int(100, 3_600_000, 15_000),
-  IMAGE_CONCURRENCY: int(1, 64, 2),
-  IMAGE_QUEUE_MAX: int(0, 100_000, 64),
+  IMAGE_DEFAULT_QUALITY: envInt(0, 100).default(0),
+  IMAGE_DEFAULT_MAX_DIMENSION: envInt(16, 65_535).default(1024),
+  IMAGE_MAX_DIMENSION: envInt(16, 65_535).default(8192),
+  IMAGE_TIMEOUT_MS: envInt(100, 3_600_000).default(15_000),
+  IMAGE_CONCURRENCY: envInt(1, 64).default(2),
+  IMAGE_QUEUE_MAX: envInt(0, 100_000).default(64),
   /** Estimated decode memory in flight (MiB); larger single images are refused. Keep ≈ half the container limit. */
-  IMAGE_DECODE_MEMORY_MB: int(1, 1024 * 1024, 256),
-  IMAGE_AVIF_EFFORT: int(0, 9, 2),
+  IMAGE_DECODE_MEMORY_MB: envInt(1, 1024 * 1024).default(256),
+  IMAGE_AVIF_EFFORT: envInt(0, 9).default(2),
 });
 export type ImageSkillConfig = z.infer<typeof imageConfigSchema>;
 

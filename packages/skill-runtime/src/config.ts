@@ -1,7 +1,7 @@
+import { envBool } from '@sarai/formats';
 import { z } from 'zod';
 import { SkillRuntimeError } from './errors.js';
 
-const bool = z.stringbool({ truthy: ['1', 'true', 'yes', 'on'], falsy: ['0', 'false', 'no', 'off', ''] });
 const port = (def: number) => z.coerce.number().int().min(0).max(65535).default(def);
 
 /** Settings every skill reads from its environment. Skills `.extend()` it with their own. */
@@ -11,7 +11,7 @@ export const commonConfigSchema = z.object({
   /** Prometheus endpoint port; 0 = ephemeral, -1 = off. */
   METRICS_PORT: z.coerce.number().int().min(-1).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  LOG_PROMPTS: bool.default(false),
+  LOG_PROMPTS: envBool.default(false),
   SARAI_GRPC_MAX_MESSAGE_MB: z.coerce.number().positive().max(2047).default(32),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
 });

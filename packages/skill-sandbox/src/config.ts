@@ -1,15 +1,14 @@
+import { envInt } from '@sarai/formats';
 import { commonConfigSchema } from '@sarai/skill-runtime';
 import { z } from 'zod';
 import { MAX_LIMITS } from './runner/limits.js';
 
-const int = (min: number, max: number, def: number) => z.coerce.number().int().min(min).max(max).default(def);
-
 /** Environment of the sandbox skill (on top of HOST, PORT, METRICS_PORT, LOG_LEVEL, ...). */
 export const sandboxConfigSchema = commonConfigSchema.extend({
   /** Children running at once; each is one Node process (~40 MB RSS at rest). */
-  SANDBOX_CONCURRENCY: int(1, 64, 2),
+  SANDBOX_CONCURRENCY: envInt(1, 64).default(2),
   /** Requests waiting beyond that; more → RESOURCE_EXHAUSTED. */
-  SANDBOX_MAX_QUEUE: int(0, 10_000, 32),
+  SANDBOX_MAX_QUEUE: envInt(0, 10_000).default(32),
   /** Where per-request working directories go (a tmpfs in the container). Empty = the OS tmp dir. */
   SANDBOX_WORK_ROOT: z.string().default(''),
   /**
@@ -20,10 +19,10 @@ export const sandboxConfigSchema = commonConfigSchema.extend({
   /** Node binary of the children. Empty = the service's own. */
   SANDBOX_NODE: z.string().default(''),
   /** Ceilings of per-request limits. */
-  SANDBOX_MAX_WALL_MS: int(100, 600_000, MAX_LIMITS.wallMs),
-  SANDBOX_MAX_CPU_MS: int(50, 600_000, MAX_LIMITS.cpuMs),
-  SANDBOX_MAX_MEMORY_MB: int(64, 8_192, MAX_LIMITS.memoryMb),
-  SANDBOX_MAX_OUTPUT_BYTES: int(0, 16 * 1024 * 1024, MAX_LIMITS.outputBytes),
-  SANDBOX_MAX_TEST_TIMEOUT_MS: int(10, 600_000, MAX_LIMITS.testTimeoutMs),
+  SANDBOX_MAX_WALL_MS: envInt(100, 600_000).default(MAX_LIMITS.wallMs),
+  SANDBOX_MAX_CPU_MS: envInt(50, 600_000).default(MAX_LIMITS.cpuMs),
+  SANDBOX_MAX_MEMORY_MB: envInt(64, 8_192).default(MAX_LIMITS.memoryMb),
+  SANDBOX_MAX_OUTPUT_BYTES: envInt(0, 16 * 1024 * 1024).default(MAX_LIMITS.outputBytes),
+  SANDBOX_MAX_TEST_TIMEOUT_MS: envInt(10, 600_000).default(MAX_LIMITS.testTimeoutMs),
 });
 export type SandboxConfig = z.infer<typeof sandboxConfigSchema>;

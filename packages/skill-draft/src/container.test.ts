@@ -16,7 +16,7 @@ import {
   requireLocalImage,
 } from '@sarai/testkit';
 import { readFileSync } from 'node:fs';
-import { getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
+import { ImageName, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TINY_MODEL } from './test-support/models.js';
 import { collectStream, genReq } from './test-support/server.js';
@@ -65,6 +65,13 @@ describe(`container ${IMAGE}`, () => {
       '/app/node_modules/@sarai/skill-runtime/dist/healthcheck.js',
     ]);
     expect(inspect.State.Health?.Status).toBe('healthy');
+    // The image probes every 10 s (each probe is a docker exec + a Node start, taken from the decode's cores);
+    // the test applied the same command every second (testkit) to notice readiness sooner.
+    const client = await getContainerRuntimeClient();
+    const image = await client.image.inspect(ImageName.fromString(IMAGE));
+    expect(image.Config?.Healthcheck?.Interval).toBe(10e9);
+    expect(inspect.Config.Healthcheck?.Interval).toBe(1e9);
+    expect(inspect.Config.Healthcheck?.Test).toEqual(image.Config?.Healthcheck?.Test);
     await assertHardenedInside(c, hardened.hardening);
   });
 

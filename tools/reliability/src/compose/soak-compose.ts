@@ -35,7 +35,10 @@ export interface ComposeSoakServiceReport {
 }
 
 export interface ComposeSoakReport {
+  /** Traffic duration, warm-up included. */
   seconds: number;
+  /** Of which warm-up before memory sampling began. */
+  warmupSeconds: number;
   freshPictures: boolean;
   clients: number;
   sampleSeconds: number;
@@ -67,6 +70,12 @@ export async function soakCompose(o: {
    * measures the steady state with eviction instead of an index still filling.
    */
   imageCacheEntries?: number;
+  /**
+   * Traffic before memory is sampled (default 0): a service's heap and buffers grow for its first minute of traffic
+   * (skill-draft: about 62 → 87 MiB), which a short run would otherwise read as a slope. Requests of the warm-up
+   * count like any other (a failure is a failure).
+   */
+  warmupSeconds?: number;
   /** Progress lines (start-up, every minute). */
   say?: (line: string) => void;
 }): Promise<ComposeSoakReport> {
@@ -101,7 +110,11 @@ export async function soakCompose(o: {
     >;
     const cgroupPeak: Record<string, number> = {};
     const limit: Record<string, number> = {};
-    const t0 = performance.now();
+    const tTraffic = performance.now();
+    const warmupMs = (o.warmupSeconds ?? 0) * 1000;
+    if (warmupMs > 0) say(`warming up for ${o.warmupSeconds} s before sampling memory`);
+    // Memory is sampled from the end of the warm-up; traffic runs through both.
+    const t0 = tTraffic + warmupMs;
     const sample = async () => {
       const t = (performance.now() - t0) / 60_000;
       for (const s of SOAK_SERVICES) {
@@ -111,11 +124,14 @@ export async function soakCompose(o: {
         limit[s] = m.limitMb;
       }
     };
-    await sample();
     let sampling = Promise.resolve();
-    const sampler = setInterval(() => {
-      sampling = sampling.then(sample).catch((e: Error) => say(`memory sample failed: ${e.message}`));
-    }, sampleSeconds * 1000);
+    let sampler: NodeJS.Timeout | undefined;
+    const startSampling = setTimeout(() => {
+      sampling = sample();
+      sampler = setInterval(() => {
+        sampling = sampling.then(sample).catch((e: Error) => say(`memory sample failed: ${e.message}`));
+      }, sampleSeconds * 1000);
+    }, warmupMs);
     const minutes = setInterval(() => {
       say(
         `${Math.round((performance.now() - t0) / 1000)} s: ${SOAK_SERVICES.map((s) => `${s} ${stats[s].ok} ok/${stats[s].refused} refused/${stats[s].failures} failed, ${Math.round(mem[s].at(-1)?.[1] ?? 0)} MiB`).join('; ')}`,
@@ -140,11 +156,12 @@ export async function soakCompose(o: {
       }
     };
     await Promise.all(traffic.flatMap((t) => Array.from({ length: clients }, () => worker(t))));
+    clearTimeout(startSampling);
     clearInterval(sampler);
     clearInterval(minutes);
     await sampling;
     await sample();
-    const elapsed = (performance.now() - t0) / 1000;
+    const elapsed = (performance.now() - tTraffic) / 1000;
     const services: ComposeSoakServiceReport[] = [];
     for (const s of SOAK_SERVICES) {
       const st = stats[s];
@@ -172,6 +189,7 @@ export async function soakCompose(o: {
     }
     return {
       seconds: Math.round(elapsed),
+      warmupSeconds: o.warmupSeconds ?? 0,
       freshPictures: o.freshPictures ?? true,
       clients,
       sampleSeconds,
@@ -205,7 +223,7 @@ export function composeSoakTable(r: ComposeSoakReport): string {
   const head =
     '| service | requests | ok | refused (by design) | failures | throughput /s | p50 ms | p99 ms | memory start → end MiB | peak MiB (sampled / cgroup) | slope 2nd half MiB/min (± std err) | hours to limit at that slope | end state |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |';
   return [
-    `compose soak: ${r.seconds} s, ${r.clients} clients per service${r.freshPictures ? ', every 10th image new' : ''}, memory from the cgroups every ${r.sampleSeconds} s (${r.samples} samples)`,
+    `compose soak: ${r.seconds} s${r.warmupSeconds ? ` (memory sampled after a ${r.warmupSeconds} s warm-up)` : ''}, ${r.clients} clients per service${r.freshPictures ? ', every 10th image new' : ''}, memory from the cgroups every ${r.sampleSeconds} s (${r.samples} samples)`,
     head,
     ...r.services.map(
       (s) =>

@@ -1,14 +1,25 @@
-// The HEALTHCHECK's own gRPC health client (node:http2, no gRPC library): its wire encoding, and probes against a real
-// grpc-js server over TCP and a unix socket.
+// The HEALTHCHECK's own gRPC health client (node:http2, no gRPC library): its wire encoding, probes against a real
+// grpc-js server over TCP and a unix socket, and the script the images run (dist/healthcheck.js: exit codes).
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { healthRequestFrame, healthStatusOf, probeHealth } from './health-probe.js';
 import { createLogger } from './logger.js';
 import { startSkillServer } from './server.js';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
+const run = promisify(execFile);
+const script = fileURLToPath(new URL('../dist/healthcheck.js', import.meta.url));
+/** The script's exit code and output (execFile rejects on a non-zero exit). */
+const healthcheck = (...args: string[]) =>
+  run(process.execPath, [script, ...args]).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+  );
 
 describe('health probe encoding', () => {
   it('frames HealthCheckRequest: empty for the server, field 1 with a varint length for a service', () => {
@@ -30,7 +41,7 @@ describe('health probe encoding', () => {
 });
 
 describe('probeHealth against a real gRPC server', () => {
-  it('over TCP: NOT_SERVING, then SERVING; an unknown service is the server’s NOT_FOUND; nobody listening fails', async () => {
+  it('over TCP: NOT_SERVING, then SERVING; an unknown service is the server’s NOT_FOUND; nobody listening fails — and the script exits 0 only when SERVING', async () => {
     const running = await startSkillServer({
       name: 't',
       host: '127.0.0.1',
@@ -41,19 +52,29 @@ describe('probeHealth against a real gRPC server', () => {
     try {
       const addr = `127.0.0.1:${running.port}`;
       expect(await probeHealth(addr)).toEqual({ ok: true, status: 2, name: 'NOT_SERVING' });
+      expect(await healthcheck(addr)).toMatchObject({
+        code: 1,
+        stdout: expect.stringContaining('NOT_SERVING'),
+      });
       running.setServing(true);
       expect(await probeHealth(addr)).toEqual({ ok: true, status: 1, name: 'SERVING' });
+      expect(await healthcheck(addr)).toEqual({ code: 0, stdout: `${addr} (server): SERVING\n` });
       const unknown = await probeHealth(addr, 'no.such.Service');
       expect(unknown).toMatchObject({
         ok: false,
         message: expect.stringMatching(/^gRPC status 5: .*no\.such\.Service/),
       });
+      expect(await healthcheck(addr, 'no.such.Service')).toMatchObject({ code: 1 });
     } finally {
       await running.shutdown();
     }
     expect(await probeHealth('127.0.0.1:1')).toMatchObject({
       ok: false,
       message: expect.stringMatching(/ECONNREFUSED/),
+    });
+    expect(await healthcheck('127.0.0.1:1')).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('health check failed'),
     });
   });
 

@@ -1,9 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { GenReply, connectSkill, grpcHealthV1, rpcStatus, type RpcError } from '@sarai/proto';
-import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -14,7 +11,6 @@ import {
   type RunningSkill,
 } from './index.js';
 
-const run = promisify(execFile);
 const silent = createLogger({ name: 'test', level: 'silent' });
 const req = (prompt: string) => ({
   prompt,
@@ -181,37 +177,6 @@ describe('startSkillServer', () => {
         logger: silent,
       }),
     ).rejects.toThrow(new RegExp(`cannot listen on 127.0.0.1:${running.port}`));
-  });
-});
-
-describe('healthcheck script (the images HEALTHCHECK)', () => {
-  const script = fileURLToPath(new URL('../dist/healthcheck.js', import.meta.url));
-  it('exits 0 only when the server is SERVING', async () => {
-    const running = await startSkillServer({
-      name: 't',
-      host: '127.0.0.1',
-      port: 0,
-      implementation: {},
-      logger: silent,
-    });
-    try {
-      const addr = `127.0.0.1:${running.port}`;
-      const notServing = await run(process.execPath, [script, addr]).then(
-        () => 0,
-        (e: { code: number; stdout: string }) => e,
-      );
-      expect(notServing).toMatchObject({ code: 1, stdout: expect.stringContaining('NOT_SERVING') });
-      running.setServing(true);
-      const ok = await run(process.execPath, [script, addr]);
-      expect(ok.stdout).toMatch(/SERVING/);
-    } finally {
-      await running.shutdown();
-    }
-    const down = await run(process.execPath, [script, '127.0.0.1:1']).then(
-      () => 0,
-      (e: { code: number }) => e.code,
-    );
-    expect(down).toBe(1);
   });
 });
 

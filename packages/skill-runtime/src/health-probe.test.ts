@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { healthRequestFrame, healthStatusOf, probeHealth } from './health-probe.js';
+import { socketPathOf } from './unix-address.js';
 import { createLogger } from './logger.js';
 import { startSkillServer } from './server.js';
 
@@ -22,6 +23,12 @@ const healthcheck = (...args: string[]) =>
   );
 
 describe('health probe encoding', () => {
+  it('reads a unix socket path from `unix:/path` and `unix:///path`; a TCP address has none', () => {
+    expect(socketPathOf('unix:/run/sarai/sandbox.sock')).toBe('/run/sarai/sandbox.sock');
+    expect(socketPathOf('unix:///run/sarai/sandbox.sock')).toBe('/run/sarai/sandbox.sock');
+    expect(socketPathOf('127.0.0.1:50051')).toBeUndefined();
+  });
+
   it('frames HealthCheckRequest: empty for the server, field 1 with a varint length for a service', () => {
     expect([...healthRequestFrame('')]).toEqual([0, 0, 0, 0, 0]);
     expect([...healthRequestFrame('ab')]).toEqual([0, 0, 0, 0, 4, 0x0a, 2, 0x61, 0x62]);

@@ -1,5 +1,6 @@
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
+import { socketPathOf } from './unix-address.js';
 
 /** grpc.health.v1.HealthCheckResponse.ServingStatus names by number. */
 const STATUS_NAMES = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
@@ -77,7 +78,7 @@ export function probeHealth(address: string, service = '', timeoutMs = 2_000): P
       () => done({ ok: false, message: `no answer within ${timeoutMs} ms` }),
       timeoutMs,
     );
-    const socketPath = address.startsWith('unix:') ? address.slice(5).replace(/^\/\/(?=\/)/, '') : undefined;
+    const socketPath = socketPathOf(address);
     try {
       session = socketPath
         ? connect('http://localhost', { createConnection: () => netConnect(socketPath) })

@@ -21,6 +21,7 @@ export { createLogger, PROMPT_PATHS, SECRET_PATHS, type LoggerOptions } from './
 export { commonConfigSchema, parseEnvConfig, type CommonConfig } from './config.js';
 export { createSkillMetrics, serveMetrics, type SkillMetrics } from './metrics.js';
 export { rssMb } from './process.js';
+export { socketPathOf } from './unix-address.js';
 export { serviceNameOf, skillService, type SkillService } from './services.js';
 export { SKILL_SERVICE, startSkillServer, type RunningSkill, type SkillServerOptions } from './server.js';
 export { handleSignals, runMain } from './main.js';

@@ -1,12 +1,7 @@
 import { lstat, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { socketPathOf } from '@sarai/skill-runtime';
 import { SandboxError } from './errors.js';
-
-/** The socket path of a `unix:/path` (or `unix:///path`) listen address; undefined for TCP. */
-export function socketPathOf(host: string): string | undefined {
-  if (!host.startsWith('unix:')) return undefined;
-  return host.slice('unix:'.length).replace(/^\/\/(?=\/)/, '');
-}
 
 /**
  * Before listening on `unix:/path`: removes a socket file left by an instance that died without closing it (a

@@ -15,7 +15,7 @@ import { commonPrefixLength } from './text.js';
 import { loadModelFile, type NodeLlamaCpp } from './engine/bindings.js';
 import { ContextSlot } from './engine/context-slot.js';
 import { loadLlamaModel, type LoadedModel, type ModelLoadOptions } from './engine/model-preload.js';
-import { DeferredLog } from './engine/open-llama.js';
+import { DeferredLog, singlePoolThread } from './engine/open-llama.js';
 import { GrammarCache } from './engine/grammar-cache.js';
 import { decode, type DecodeEnv } from './engine/decode.js';
 import { ModelInstance, type AdapterSwap, type EngineStats } from './engine/model-instance.js';
@@ -169,7 +169,7 @@ export class DraftEngine {
       binaries: 'prebuilt' as const,
       prefixReuse: true,
       maxAdaptersPerModel: 4,
-      releaseAdapters: process.env['UV_THREADPOOL_SIZE'] === '1',
+      releaseAdapters: singlePoolThread(),
       ...given,
     };
     try {

@@ -58,6 +58,12 @@ export interface OpenedLlama {
 }
 
 /**
+ * Whether the libuv thread pool has one thread (UV_THREADPOOL_SIZE=1, as in the image): every decode then comes from
+ * one OpenMP team, and no two llama.cpp jobs ever run at the same time.
+ */
+export const singlePoolThread = (): boolean => process.env['UV_THREADPOOL_SIZE'] === '1';
+
+/**
  * Loads node-llama-cpp's bindings (the best OpenMP build this CPU runs, else the prebuilt binaries) and a Llama
  * instance for CPU inference. Fails with DRAFT_MODEL_LOAD_FAILED saying how to fix the binaries.
  */
@@ -75,7 +81,7 @@ export async function openLlama(options: OpenLlamaOptions, log = new DeferredLog
       openmpModule = choice.module;
     }
   }
-  if (binaries === 'openmp' && process.env['UV_THREADPOOL_SIZE'] !== '1') {
+  if (binaries === 'openmp' && !singlePoolThread()) {
     log.warn(
       {},
       'LLAMA_BINARIES=openmp runs best with UV_THREADPOOL_SIZE=1 (one OpenMP team for all decodes)',

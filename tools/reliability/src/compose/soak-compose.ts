@@ -134,7 +134,7 @@ export async function soakCompose(o: {
     }, warmupMs);
     const minutes = setInterval(() => {
       say(
-        `${Math.round((performance.now() - t0) / 1000)} s: ${SOAK_SERVICES.map((s) => `${s} ${stats[s].ok} ok/${stats[s].refused} refused/${stats[s].failures} failed, ${Math.round(mem[s].at(-1)?.[1] ?? 0)} MiB`).join('; ')}`,
+        `${Math.round((performance.now() - tTraffic) / 1000)} s: ${SOAK_SERVICES.map((s) => `${s} ${stats[s].ok} ok/${stats[s].refused} refused/${stats[s].failures} failed, ${Math.round(mem[s].at(-1)?.[1] ?? 0)} MiB`).join('; ')}`,
       );
     }, 60_000);
     const end = t0 + o.seconds * 1000;
